@@ -1,0 +1,5 @@
+import sys
+
+from mmrphys.cli.main import main
+
+sys.exit(main())

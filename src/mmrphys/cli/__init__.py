@@ -1,0 +1,1 @@
+"""The ``mmrphys`` command line: one module per verb in this package."""
