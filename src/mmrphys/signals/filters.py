@@ -1,0 +1,77 @@
+"""Detrending and zero-phase band-pass filtering.
+
+``detrend`` is the smoothness-priors detrend of Tarvainen et al. (2002) that the rPPG-Toolbox uses,
+``x - (I + lam² DᵀD)⁻¹ x`` with D the second-difference matrix. The toolbox forms the dense N×N inverse
+(O(N³) time, O(N²) memory); here the same linear system is solved as a symmetric positive-definite
+pentadiagonal (banded) system in O(N), giving the same numbers up to rounding.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import linalg, signal, sparse
+
+from mmrphys.errors import InputError
+from mmrphys.signals._checks import as_signal, check_band, check_fs
+
+
+def _second_difference_normal_bands(n: int, lam: float) -> np.ndarray:
+    """Upper banded form (3, n) of ``I + lam² DᵀD`` for scipy.linalg.solveh_banded."""
+    d = sparse.diags([1.0, -2.0, 1.0], [0, 1, 2], shape=(n - 2, n), format="csr")
+    dtd = (d.T @ d).tocsr()
+    lam2 = float(lam) ** 2
+    ab = np.zeros((3, n))
+    ab[2] = 1.0 + lam2 * dtd.diagonal(0)
+    ab[1, 1:] = lam2 * dtd.diagonal(1)
+    ab[0, 2:] = lam2 * dtd.diagonal(2)
+    return ab
+
+
+def detrend(x, lam: float = 100.0) -> np.ndarray:
+    """Smoothness-priors detrend (λ = 100 as in the rPPG-Toolbox); O(N) banded solve.
+
+    ``x`` is 1-D (N,) or 2-D (N, C) with time along axis 0. Returns an array of the same shape.
+    The cut-off is about ``fs / (2π·sqrt(lam))`` Hz (≈0.48 Hz at 30 fps for λ = 100).
+    """
+    try:
+        arr = np.asarray(x, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"detrend input: not a numeric array ({exc})") from None
+    if arr.ndim == 2:
+        cols = [as_signal(arr[:, c], f"detrend input column {c}", min_len=3) for c in range(arr.shape[1])]
+        arr = np.stack(cols, axis=1) if cols else arr
+    else:
+        arr = as_signal(arr, "detrend input", min_len=3)
+    if not np.isfinite(lam) or lam < 0:
+        raise InputError(f"detrend: lam must be a finite number >= 0, got {lam}")
+    if arr.shape[0] < 3:
+        raise InputError(f"detrend input: {arr.shape[0]} samples, need at least 3")
+    ab = _second_difference_normal_bands(arr.shape[0], lam)
+    trend = linalg.solveh_banded(ab, arr, lower=False, check_finite=False)
+    return arr - trend
+
+
+def butter_coefficients(fs: float, low_hz: float, high_hz: float, order: int = 2):
+    """Butterworth band-pass coefficients (b, a), exactly as ``butter(order, [lo/fs*2, hi/fs*2])``."""
+    fs = check_fs(fs)
+    low_hz, high_hz = check_band(low_hz, high_hz, fs, "bandpass")
+    if int(order) != order or order < 1:
+        raise InputError(f"bandpass: order must be a positive integer, got {order}")
+    return signal.butter(int(order), [low_hz / fs * 2, high_hz / fs * 2], btype="bandpass")
+
+
+def filtfilt_padlen(order: int) -> int:
+    """scipy.signal.filtfilt's default pad length for a band-pass of this order."""
+    return 3 * (2 * int(order) + 1)
+
+
+def bandpass(x, fs: float, low_hz: float, high_hz: float, order: int = 2) -> np.ndarray:
+    """Zero-phase Butterworth band-pass (``filtfilt``) of a 1-D signal.
+
+    Raises InputError for NaNs, bad bands, or a signal not longer than filtfilt's pad length
+    (``3·(2·order+1)`` samples), the point at which scipy itself would fail.
+    """
+    b, a = butter_coefficients(fs, low_hz, high_hz, order)
+    padlen = filtfilt_padlen(order)
+    arr = as_signal(x, "bandpass input", min_len=padlen + 1)
+    return signal.filtfilt(b, a, arr)
