@@ -1,0 +1,26 @@
+"""``mmrphys serve``: live heart rate and breathing from the webcam, computed in the browser."""
+
+from __future__ import annotations
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "serve", help="start the live web app (camera, on-device inference in the browser)",
+        description=__doc__ + "\n\nThe server sends only the page and the model; video never leaves "
+                              "the browser.",
+    )
+    p.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 picks a free one)")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default 127.0.0.1, this machine only)")
+    p.add_argument("--no-browser", action="store_true", help="do not open a browser tab")
+    p.add_argument("--model", default=None, metavar="PATH",
+                   help="ONNX file or weights file to run (default: the shipped default weights, "
+                        "exported to ONNX once and cached)")
+    p.add_argument("--verbose", action="store_true", help="log every request")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from mmrphys.web import serve_main
+
+    return serve_main(args)

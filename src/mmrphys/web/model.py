@@ -1,0 +1,150 @@
+"""The ONNX model the web app runs: located or exported at server start-up, and described for the page.
+
+Order: ``--model PATH`` (an ``.onnx`` file is served as is; a weights file, ours or the authors', is
+exported), else the package's default shipped weights (:mod:`mmrphys.models.weights`) exported once
+with :func:`mmrphys.models.export.export_onnx` and cached under the user's cache folder. When none
+can be had the page falls back to POS and says so.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from mmrphys.errors import MmrphysError, WeightsError
+
+# The page's sliding window: T = 180 output samples (6 s at 30 fps) per 181-frame window, a new window
+# every 3 s at least, and -- when the graph's frame axis is really dynamic -- a shorter first window
+# so the first estimate comes sooner.
+DEFAULT_FRAMES = 181
+FIRST_FRAMES = 121
+STRIDE = 90
+
+
+@dataclass
+class WebModel:
+    """What the page needs to know about the model (sent as ``/api/model.json``)."""
+
+    available: bool
+    name: str = "pos"
+    label: str = "POS (no model)"
+    path: str | None = None
+    size: int = 72
+    channels: int = 3
+    frames: int = DEFAULT_FRAMES
+    first_frames: int | None = None
+    stride: int = STRIDE
+    fs: float = 30.0
+    outputs: tuple[str, ...] = ()
+    reason: str | None = None
+    detail: str | None = None
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        for private in ("path", "detail"):  # the page gets the file at /model.onnx; no local paths leave
+            d.pop(private)
+        d["url"] = "/model.onnx" if self.available else None
+        d["outputs"] = list(self.outputs)
+        return d
+
+
+def cache_dir() -> Path:
+    """``$MMRPHYS_CACHE`` or ``$XDG_CACHE_HOME/mmrphys`` (default ``~/.cache/mmrphys``), plus ``/web``."""
+    root = os.environ.get("MMRPHYS_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "mmrphys")
+    return Path(root) / "web"
+
+
+def _digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()[:16]
+
+
+def export_weights(weights_path: Path, name: str, cache: Path | None = None) -> Path:
+    """Export a weights file to ONNX once; later calls reuse ``<cache>/<name>-<sha>.onnx``."""
+    from mmrphys.models.checkpoints import load_model
+    from mmrphys.models.export import export_onnx
+
+    cache = Path(cache or cache_dir())
+    target = cache / f"{name}-{_digest(weights_path)}.onnx"
+    if target.is_file():
+        return target
+    model = load_model(weights_path)
+    tmp = target.with_suffix(f".tmp{os.getpid()}.onnx")
+    try:
+        export_onnx(model, tmp)
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return target
+
+
+def describe_onnx(path: Path, name: str, label: str) -> WebModel:
+    """Read the graph's input shape and find which window lengths it really runs (with onnxruntime).
+
+    The authors' export declares a dynamic frame axis yet only runs 181 frames; ours runs any valid
+    length. Probing once at start-up tells the page which it has.
+    """
+    import numpy as np
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 1
+    so.log_severity_level = 4  # the probe of a fixed-length graph fails on purpose
+    try:
+        sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+    except Exception as err:  # onnxruntime raises its own types for unreadable graphs
+        raise WeightsError(f"{path}: not a loadable ONNX model ({str(err).splitlines()[0]})") from None
+    inp = sess.get_inputs()[0]
+    shape = list(inp.shape)
+    if len(shape) != 5:
+        raise WeightsError(f"{path}: expected a (B, C, T+1, H, W) input, got shape {shape}")
+    channels = shape[1] if isinstance(shape[1], int) else 3
+    size = shape[3] if isinstance(shape[3], int) else 72
+    if channels != 3:
+        raise WeightsError(f"{path}: the web app feeds RGB (3 channels); this model takes {channels}")
+
+    def runs(frames: int) -> bool:
+        x = np.zeros((1, channels, frames, size, size), np.float32)
+        x[:, :, ::2] = 0.5  # a non-constant clip keeps InstanceNorm away from 0/0
+        try:
+            sess.run(None, {inp.name: x})
+            return True
+        except Exception:  # a fixed reshape inside the graph fails here
+            return False
+
+    frames = shape[2] if isinstance(shape[2], int) else DEFAULT_FRAMES
+    if not runs(frames):
+        raise WeightsError(f"{path}: the model does not run on a {frames}-frame window")
+    dynamic = not isinstance(shape[2], int)
+    first = FIRST_FRAMES if dynamic and frames > FIRST_FRAMES and runs(FIRST_FRAMES) else None
+    return WebModel(available=True, name=name, label=label, path=str(path), size=size, channels=channels,
+                    frames=frames, first_frames=first, outputs=tuple(o.name for o in sess.get_outputs()))
+
+
+def resolve_model(model_arg: str | None = None, cache: Path | None = None) -> WebModel:
+    """The model to serve. ``model_arg`` problems raise; a missing default gives the POS fallback."""
+    if model_arg:
+        path = Path(model_arg).expanduser()
+        if not path.is_file():
+            raise WeightsError(f"{model_arg}: no such model file")
+        if path.suffix.lower() == ".onnx":
+            return describe_onnx(path, path.stem, f"custom model {path.name}")
+        onnx = export_weights(path, path.stem, cache)
+        return describe_onnx(onnx, path.stem, f"{path.stem} (exported to ONNX)")
+    try:
+        from mmrphys.models import weights as shipped
+
+        w = shipped.get_weights("default")
+        onnx = export_weights(w.path, w.name, cache)
+        arch = w.card.get("model", "model")
+        return describe_onnx(onnx, w.name, f"{arch} · {w.name}")
+    except (MmrphysError, ImportError) as err:
+        # The page shows ``reason``; the full message (with local paths) stays on the server's console.
+        return WebModel(available=False, reason="no default model in this installation; start the server "
+                        "with --model FILE", detail=str(err).splitlines()[0])
