@@ -11,4 +11,4 @@ else
   echo "npm not found: the web app is not built and its browser/server tests will skip" >&2
 fi
 python3 -m ruff check src tests benchmarks
-python3 -m pytest -q -p no:cacheprovider "$@"
+python3 -m pytest -q "$@"
