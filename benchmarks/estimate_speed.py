@@ -1,0 +1,143 @@
+"""Whole-process speed and peak memory of ``mmrphys estimate`` (and open-rppg on the same video).
+
+    python benchmarks/estimate_speed.py [--workdir /tmp/mmrphys_speed] [--method pos]
+                                        [--openrppg-python /tmp/orppg/bin/python]
+
+1. Generates (once, cached in --workdir) a 60 s 640x480 30 fps H.264 synthetic face video, and a
+   10-minute one made by repeating its packets (no re-encoding).
+2. Times ``python -m mmrphys estimate VIDEO --quiet --json FILE`` as a child process (import time
+   included) and reads its peak RSS from ``/usr/bin/time -v`` (or ``RUSAGE_CHILDREN``).
+3. If ``--openrppg-python`` points at a Python with open-rppg installed (a throwaway venv: it is
+   not a dependency), times ``rppg.Model().process_video(VIDEO)`` on the same 60 s video.
+
+Threads, chosen deliberately for a 2-core machine: decoding in one thread (FFmpeg thread_count=1),
+face detection every 1 s on a frame downscaled to 320 px in the same thread, classic methods in
+NumPy (single-threaded), torch inference with 1 thread (``--threads``; set here via
+``OMP_NUM_THREADS=1`` for both tools so neither grabs both cores).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+
+def make_videos(workdir: Path) -> tuple[Path, Path]:
+    from mmrphys.synth import make_clip
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    one = workdir / "face_60s_640x480.mp4"
+    ten = workdir / "face_600s_640x480.mp4"
+    if not one.is_file():
+        print("generating the 60 s 640x480 clip (once) ...", flush=True)
+        make_clip(one, hr_bpm=72, rr_bpm=15, duration_s=60, fps=30, size=(640, 480), seed=3, crf=20)
+    if not ten.is_file():
+        repeat_packets(one, ten, 10)
+    return one, ten
+
+
+def repeat_packets(src: Path, dst: Path, times: int) -> None:
+    """Concatenate ``times`` copies of ``src``'s video packets into ``dst`` (stream copy)."""
+    import av
+
+    with av.open(str(src)) as inp:
+        s_in = inp.streams.video[0]
+        packets = [p for p in inp.demux(s_in) if p.size]
+        dur = max(int(p.pts) + int(p.duration or 0) for p in packets)
+        with av.open(str(dst), "w") as out:
+            s_out = out.add_stream_from_template(s_in)
+            for k in range(times):
+                for p in packets:
+                    p2 = av.Packet(bytes(p))
+                    p2.pts = None if p.pts is None else p.pts + k * dur
+                    p2.dts = None if p.dts is None else p.dts + k * dur
+                    p2.time_base = p.time_base
+                    p2.is_keyframe = p.is_keyframe
+                    p2.stream = s_out
+                    out.mux(p2)
+
+
+def run_measured(cmd: list[str], env: dict) -> tuple[float, float, float, int, str]:
+    """(wall s, CPU s (user + sys), peak RSS MiB, return code, output tail) of a child process.
+
+    CPU time is reported beside wall time because the 2-core machine is shared: under load, wall
+    time measures the neighbours as much as the program."""
+    timer = shutil.which("time") or ("/usr/bin/time" if Path("/usr/bin/time").exists() else None)
+    full = [timer, "-v", *cmd] if timer else cmd
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    t0 = time.perf_counter()
+    proc = subprocess.run(full, env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    m = re.search(r"Maximum resident set size \(kbytes\): (\d+)", proc.stderr)
+    if m:
+        rss_mib = int(m.group(1)) / 1024
+    else:  # no /usr/bin/time: the largest child so far (only meaningful when it grows)
+        rss_mib = max(before, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024
+    user = re.search(r"User time \(seconds\): ([\d.]+)", proc.stderr)
+    system = re.search(r"System time \(seconds\): ([\d.]+)", proc.stderr)
+    cpu = float(user.group(1)) + float(system.group(1)) if user and system else float("nan")
+    tail = (proc.stdout + proc.stderr)[-600:]
+    return wall, cpu, rss_mib, proc.returncode, tail
+
+
+OPENRPPG_SNIPPET = """
+import sys, time, rppg
+t0 = time.perf_counter()
+model = rppg.Model()
+res = model.process_video(sys.argv[1])
+hr = model.hr() if hasattr(model, "hr") else None
+print("openrppg-result", hr, time.perf_counter() - t0)
+"""
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--workdir", type=Path, default=Path("/tmp/mmrphys_speed"))
+    ap.add_argument("--method", default="pos")
+    ap.add_argument("--weights", default=None)
+    ap.add_argument("--openrppg-python", default="/tmp/orppg/bin/python")
+    ap.add_argument("--skip-long", action="store_true", help="skip the 10-minute memory run")
+    args = ap.parse_args(argv)
+    one, ten = make_videos(args.workdir)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+    base = [sys.executable, "-m", "mmrphys", "estimate", "--quiet", "--method", args.method]
+    if args.weights:
+        base += ["--weights", args.weights]
+    rows = []
+    wall, cpu, rss, rc, tail = run_measured([*base, str(one), "--json", str(args.workdir / "r60.json")], env)
+    rows.append(("mmrphys estimate", "60 s", wall, cpu, rss, rc))
+    if rc:
+        print(tail)
+    if not args.skip_long:
+        wall, cpu, rss, rc, tail = run_measured([*base, str(ten), "--json", str(args.workdir / "r600.json")],
+                                                env)
+        rows.append(("mmrphys estimate", "600 s", wall, cpu, rss, rc))
+        if rc:
+            print(tail)
+    orppg = Path(args.openrppg_python)
+    if orppg.is_file():
+        wall, cpu, rss, rc, tail = run_measured([str(orppg), "-c", OPENRPPG_SNIPPET, str(one)], env)
+        rows.append(("open-rppg process_video", "60 s", wall, cpu, rss, rc))
+        if rc:
+            print("open-rppg failed:", tail)
+    else:
+        print(f"open-rppg not measured: no interpreter at {orppg} (pip install open-rppg into a venv there)")
+    print(f"\nmethod {args.method}; 640x480 30 fps synthetic H.264; whole process incl. imports")
+    print(f"{'tool':<26} {'video':>6} {'wall s':>7} {'CPU s':>7} {'x real time (wall)':>19} "
+          f"{'peak RSS MiB':>13} {'rc':>3}")
+    for tool, video, wall, cpu, rss, rc in rows:
+        secs = 60 if video == "60 s" else 600
+        print(f"{tool:<26} {video:>6} {wall:7.1f} {cpu:7.1f} {secs / wall:19.1f} {rss:13.0f} {rc:3d}")
+    print(f"load average at the end: {os.getloadavg()[0]:.1f} (2 cores)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,64 @@
+"""``mmrphys estimate``: heart rate, breathing rate, waveforms and a report from a face video.
+
+examples:
+  mmrphys estimate video.mp4                          print HR/RR (default method: POS)
+  mmrphys estimate video.mp4 --out results/           + result JSON, waveform CSV, PNG report
+  mmrphys estimate video.mp4 --method chrom --json hr.json
+  mmrphys estimate video.mp4 --method mmrphys \
+      --weights SCAMPS_MMRPhysLEF_BVP_RSP_RGBx180x72_SFSAM_Label_Epoch0.pth
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def add_parser(sub) -> None:
+    from mmrphys.vitals.estimate import DEFAULT_METHOD
+
+    p = sub.add_parser("estimate", help="HR, RR, waveforms and a report from a face video",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("video", help="video file (mp4, avi, mkv, y4m, ... anything FFmpeg decodes)")
+    p.add_argument("--method", default=None,
+                   help=f"mmrphys (needs --weights until weights ship) or pos, chrom, green, ica, lgi, pbv, "
+                        f"omit "
+                        f"(default: {DEFAULT_METHOD})")
+    p.add_argument("--weights", default=None, help="weights file (ours or the authors' .pth) or shipped name")
+    p.add_argument("--out", default=None,
+                   help="folder for <video>.json, <video>_waveforms.csv, <video>_report.png")
+    p.add_argument("--json", default=None, metavar="FILE", help="write the result JSON here ('-' = stdout)")
+    p.add_argument("--fps", type=float, default=None, help="override the file's frame rate")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch threads for model inference (default 1: decoding uses the other core)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar, no summary line")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from mmrphys.vitals.estimate import estimate
+
+    if args.method and args.method.lower() not in ("pos", "chrom", "green", "ica", "lgi", "pbv", "omit"):
+        import torch
+
+        torch.set_num_threads(max(1, args.threads))
+    result = estimate(args.video, method=args.method, weights=args.weights, fps=args.fps,
+                      progress=False if args.quiet else None)
+    stem = Path(args.video).stem
+    written = {}
+    if args.out:
+        written = result.save(args.out, stem=stem)
+    if args.json == "-":
+        json.dump(result.to_dict(), sys.stdout, allow_nan=False)
+        sys.stdout.write("\n")
+    elif args.json:
+        written["json"] = result.write_json(args.json)
+    if not args.quiet and args.json != "-":
+        print(f"{stem}: {result.summary()}")
+        for w in result.warnings:
+            print(f"  warning: {w}")
+        for kind, path in written.items():
+            print(f"  {kind}: {path}")
+    return 0

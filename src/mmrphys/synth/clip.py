@@ -1,0 +1,381 @@
+"""Synthetic face video with a known pulse and breathing, written to a real video file + ground truth.
+
+The pieces are reusable (the training-set generator builds on them):
+
+- :func:`physiology` — ground-truth waveforms: a PPG-shaped pulse whose rate varies with breathing
+  (RSA) and slowly drifts, and a breathing waveform.
+- :class:`FaceLook` / :func:`random_look` — appearance of one synthetic person and scene.
+- :func:`draw_face` — a procedural face (hair, brows, eyes, nose, mouth, neck) that OpenCV's Haar
+  cascade finds, with its skin mask and nostril mask.
+- :func:`render_frames` — frames (and optionally a thermal channel) over time: colour change of the
+  skin along the pulsatile direction, breathing head motion and intensity modulation, illumination
+  drift and a lighting change, sensor noise.
+- :func:`write_video` — mp4 (H.264 via PyAV), y4m (raw, e.g. Chromium's fake camera), avi (FFV1,
+  lossless) or npy, chosen by suffix.
+- :func:`make_clip` — all of the above plus the ground truth next to the video (``.json`` + ``.csv``).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from mmrphys.errors import ConfigError
+
+# Relative pulsatile strength of R, G, B in skin reflectance (the "Pbv" blood-volume signature of
+# de Haan & van Leest 2014, normalised): green carries most of the pulse, red least.
+PBV = np.array([0.33, 0.77, 0.53])
+PBV = PBV / np.linalg.norm(PBV)
+
+VIDEO_SUFFIXES = (".mp4", ".y4m", ".avi", ".npy")
+
+
+# --------------------------------------------------------------------------------------------------
+# ground-truth physiology
+
+
+def _pulse_shape(phase: np.ndarray) -> np.ndarray:
+    """One PPG cycle per unit phase: fast systolic rise, slower fall, small dicrotic wave."""
+    p = np.mod(phase, 1.0)
+    wave = (np.exp(-0.5 * ((p - 0.22) / 0.09) ** 2) + 0.35 * np.exp(-0.5 * ((p - 0.55) / 0.08) ** 2)
+            + np.exp(-0.5 * ((p - 1.22) / 0.09) ** 2) + 0.35 * np.exp(-0.5 * ((p + 0.45) / 0.08) ** 2))
+    return wave
+
+
+def physiology(hr_bpm: float, rr_bpm: float, duration_s: float, fs: float, seed: int = 0,
+               rsa_bpm: float = 2.0, hr_drift_bpm: float = 1.0, rr_jitter: float = 0.03) -> dict:
+    """Ground-truth waveforms sampled at ``fs``: ``t``, ``bvp``, ``rsp`` (zero mean, unit std),
+    instantaneous ``hr_inst``/``rr_inst`` (bpm) and the peak times ``beats_s``.
+
+    The instantaneous heart rate swings by ``±rsa_bpm`` with breathing (respiratory sinus
+    arrhythmia) and drifts slowly by up to ``hr_drift_bpm``; its mean over the clip is ``hr_bpm``.
+    """
+    if not (20 <= hr_bpm <= 250) or not (3 <= rr_bpm <= 60):
+        raise ConfigError(f"hr_bpm must be in [20, 250] and rr_bpm in [3, 60], got {hr_bpm}, {rr_bpm}")
+    rng = np.random.default_rng(seed)
+    n = int(round(duration_s * fs))
+    t = np.arange(n) / fs
+    # breathing: rate jittered slowly around rr_bpm, waveform with slightly longer exhale
+    rr_inst = rr_bpm * (1 + rr_jitter * np.sin(2 * np.pi * t / max(duration_s, 1) + rng.uniform(0, 6.3)))
+    rr_inst *= rr_bpm / rr_inst.mean()
+    r_phase = np.cumsum(rr_inst / 60.0) / fs + rng.uniform()
+    rsp = np.sin(2 * np.pi * r_phase) + 0.15 * np.sin(4 * np.pi * r_phase + 0.7)
+    rsp = (rsp - rsp.mean()) / (rsp.std() + 1e-12)
+    drift = hr_drift_bpm * np.sin(2 * np.pi * t / max(duration_s, 1) * 0.7 + rng.uniform(0, 6.3))
+    hr_inst = hr_bpm + rsa_bpm * np.sin(2 * np.pi * r_phase) + drift
+    hr_inst += hr_bpm - hr_inst.mean()
+    h_phase = np.cumsum(hr_inst / 60.0) / fs + rng.uniform()
+    bvp = _pulse_shape(h_phase)
+    bvp = (bvp - bvp.mean()) / (bvp.std() + 1e-12)
+    k = np.arange(np.ceil(h_phase[0] - 0.22), np.floor(h_phase[-1] - 0.22) + 1)
+    beats_s = np.interp(k + 0.22, h_phase, t)
+    return {"t": t, "bvp": bvp, "rsp": rsp, "hr_inst": hr_inst, "rr_inst": rr_inst, "beats_s": beats_s,
+            "hr_bpm": float(hr_inst.mean()), "rr_bpm": float(rr_inst.mean()), "fs": float(fs)}
+
+
+# --------------------------------------------------------------------------------------------------
+# appearance
+
+
+@dataclass
+class FaceLook:
+    """Appearance of one synthetic subject and scene (colours are RGB in 0..255)."""
+
+    skin_rgb: tuple = (205, 150, 120)
+    hair_rgb: tuple = (60, 40, 30)
+    background_rgb: tuple = (90, 110, 140)
+    background_gradient: float = 0.25
+    face_height: float = 0.55  # face ellipse height as a fraction of the frame height
+    center: tuple = (0.5, 0.48)  # face centre as fractions of (width, height)
+    eye_rgb: tuple = (40, 30, 25)
+    lip_rgb: tuple = (150, 70, 70)
+    texture: float = 4.0  # std of static skin/background texture in 0..255 levels
+    aspect: float = 0.76  # face width / height
+    eye_spacing: float = 0.38  # eye centre distance from the midline, fraction of the half-width
+    eye_height: float = 0.18  # eye centre above the face centre, fraction of the half-height
+    socket: float = 0.65  # eye-socket shadow brightness relative to the skin
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def random_look(rng: np.random.Generator | int | None = None) -> FaceLook:
+    """A random but detectable look: skin tone from light to dark, varied hair and background."""
+    rng = np.random.default_rng(rng)
+    tone = rng.uniform(0, 1)  # 0 light .. 1 dark
+    light, dark = np.array([225, 180, 155]), np.array([110, 70, 50])
+    skin = (1 - tone) * light + tone * dark + rng.normal(0, 6, 3)
+    hair = np.array([50, 35, 25]) * rng.uniform(0.4, 2.5)
+    bg = rng.uniform(40, 200, 3)
+    return FaceLook(
+        skin_rgb=tuple(np.clip(skin, 30, 250).round(1)), hair_rgb=tuple(np.clip(hair, 5, 200).round(1)),
+        background_rgb=tuple(bg.round(1)), background_gradient=float(rng.uniform(0, 0.4)),
+        face_height=float(rng.uniform(0.45, 0.62)),
+        center=(float(rng.uniform(0.42, 0.58)), float(rng.uniform(0.44, 0.54))),
+        lip_rgb=tuple(np.clip(skin * np.array([0.75, 0.45, 0.45]), 10, 250).round(1)),
+        texture=float(rng.uniform(2, 6)))
+
+
+def draw_face(width: int, height: int, look: FaceLook | None = None, seed: int = 0) -> dict:
+    """Render the static scene: ``face`` (H, W, 3 float32, 0..255, face layer), ``alpha`` (face
+    layer coverage), ``background`` (H, W, 3), ``skin`` (H, W float32 skin mask in 0..1),
+    ``nostrils`` (H, W mask) and ``box`` (x, y, w, h of the face ellipse)."""
+    look = look or FaceLook()
+    rng = np.random.default_rng(seed)
+    W, H = int(width), int(height)
+    b = look.face_height * H / 2  # semi-axes of the face ellipse
+    a = look.aspect * b
+    cx, cy = look.center[0] * W, look.center[1] * H
+
+    def ell(img, c, axes, colour, angle=0.0, start=0, end=360):
+        cv2.ellipse(img, (int(round(c[0] * 16)), int(round(c[1] * 16))),
+                    (max(1, int(round(axes[0] * 16))), max(1, int(round(axes[1] * 16)))),
+                    angle, start, end, colour, -1, cv2.LINE_AA, shift=4)
+
+    yy, xx = np.mgrid[0:H, 0:W].astype(np.float32)
+    bg = np.empty((H, W, 3), np.float32)
+    grad = 1 + look.background_gradient * ((xx / W) - 0.5)
+    bg[:] = np.asarray(look.background_rgb, np.float32) * grad[..., None]
+    bg += rng.normal(0, look.texture, (H, W, 1)).astype(np.float32)
+    bg = cv2.GaussianBlur(bg, (0, 0), 1.5)
+
+    skin_rgb = tuple(float(v) for v in look.skin_rgb)
+    face = np.zeros((H, W, 3), np.float32)
+    alpha = np.zeros((H, W), np.float32)
+    skin = np.zeros((H, W), np.float32)
+    # neck and shoulders (skin), hair behind the head
+    cv2.rectangle(face, (int(cx - 0.55 * a), int(cy + 0.6 * b)), (int(cx + 0.55 * a), H), skin_rgb, -1)
+    cv2.rectangle(alpha, (int(cx - 0.55 * a), int(cy + 0.6 * b)), (int(cx + 0.55 * a), H), 1.0, -1)
+    cv2.rectangle(skin, (int(cx - 0.55 * a), int(cy + 0.6 * b)), (int(cx + 0.55 * a), H), 1.0, -1)
+    shoulders = (cx, H + 0.35 * b)
+    ell(face, shoulders, (2.4 * a, 0.9 * b), (70, 80, 95))
+    ell(alpha, shoulders, (2.4 * a, 0.9 * b), 1.0)
+    ell(skin, shoulders, (2.4 * a, 0.9 * b), 0.0)
+    ell(face, (cx, cy - 0.12 * b), (1.12 * a, 1.02 * b), tuple(float(v) for v in look.hair_rgb))
+    ell(alpha, (cx, cy - 0.12 * b), (1.12 * a, 1.02 * b), 1.0)
+    # face ellipse with a hairline across the forehead
+    ell(face, (cx, cy), (a, b), skin_rgb)
+    ell(skin, (cx, cy), (a, b), 1.0)
+    ell(alpha, (cx, cy), (a, b), 1.0)
+    ell(face, (cx, cy - 0.86 * b), (0.95 * a, 0.3 * b), tuple(float(v) for v in look.hair_rgb))
+    ell(skin, (cx, cy - 0.86 * b), (0.95 * a, 0.3 * b), 0.0)
+    # shading: darker towards the face's edge, as a lit rounded surface
+    r2 = ((xx - cx) / a) ** 2 + ((yy - cy) / b) ** 2
+    shade = np.where(r2 < 1, 1.05 - 0.25 * r2, 1.0).astype(np.float32)
+    face *= shade[..., None]
+    dark = tuple(float(v) for v in look.eye_rgb)
+    # brows and eye sockets keep their contrast on any skin tone (what Haar features key on)
+    brow = tuple(float(v) for v in np.minimum(look.hair_rgb, 0.4 * np.asarray(skin_rgb)))
+    ell(face, (cx, cy - 0.05 * b), (0.12 * a, 0.3 * b), tuple(min(255.0, 1.08 * v) for v in skin_rgb))
+    for side in (-1, 1):
+        ex, ey = cx + side * look.eye_spacing * a, cy - look.eye_height * b
+        ell(face, (ex, ey + 0.01 * b), (0.3 * a, 0.13 * b), tuple(look.socket * v for v in skin_rgb))
+        ell(skin, (ex, ey + 0.01 * b), (0.32 * a, 0.15 * b), 0.0)
+        ell(face, (ex, ey - 0.17 * b), (0.27 * a, 0.05 * b), brow, angle=side * 8)
+        ell(skin, (ex, ey - 0.17 * b), (0.3 * a, 0.08 * b), 0.0, angle=side * 8)
+        ell(face, (ex, ey), (0.2 * a, 0.075 * b), (225, 220, 215))  # sclera
+        ell(face, (ex, ey), (0.08 * a, 0.07 * b), dark)  # iris
+        ell(skin, (ex, ey), (0.24 * a, 0.1 * b), 0.0)
+        ell(face, (ex, ey + 0.1 * b), (0.2 * a, 0.04 * b), tuple(0.85 * v for v in skin_rgb))  # lid shadow
+    # nose: a shaded ridge and two nostrils
+    ell(face, (cx + 0.05 * a, cy + 0.05 * b), (0.07 * a, 0.2 * b), tuple(0.88 * v for v in skin_rgb))
+    nostrils = np.zeros((H, W), np.float32)
+    for side in (-1, 1):
+        c = (cx + side * 0.11 * a, cy + 0.24 * b)
+        ell(face, c, (0.07 * a, 0.035 * b), tuple(0.45 * v for v in skin_rgb))
+        ell(skin, c, (0.09 * a, 0.05 * b), 0.0)
+        ell(nostrils, (c[0], c[1] + 0.04 * b), (0.1 * a, 0.07 * b), 1.0)
+    # mouth
+    ell(face, (cx, cy + 0.5 * b), (0.36 * a, 0.085 * b), tuple(float(v) for v in look.lip_rgb))
+    ell(face, (cx, cy + 0.5 * b), (0.32 * a, 0.015 * b), tuple(0.4 * v for v in look.lip_rgb))
+    ell(skin, (cx, cy + 0.5 * b), (0.4 * a, 0.11 * b), 0.0)
+    face += rng.normal(0, look.texture, (H, W, 1)).astype(np.float32) * alpha[..., None]
+    sigma = max(0.6, H / 240)
+    face = cv2.GaussianBlur(face, (0, 0), sigma)
+    alpha = cv2.GaussianBlur(alpha, (0, 0), sigma)
+    skin = cv2.GaussianBlur(skin, (0, 0), sigma)
+    # the face layer was drawn premultiplied over black; un-premultiply where partly covered
+    face = np.where(alpha[..., None] > 1e-3, face / np.maximum(alpha[..., None], 1e-3), 0).astype(np.float32)
+    return {"face": face, "alpha": alpha, "background": bg, "skin": skin, "nostrils": nostrils,
+            "box": (cx - a, cy - b, 2 * a, 2 * b)}
+
+
+# --------------------------------------------------------------------------------------------------
+# rendering over time
+
+
+@dataclass
+class Effects:
+    """Strength of each effect (0 switches it off)."""
+
+    pulse_amplitude: float = 0.012  # relative colour change of skin per unit (std) of the pulse
+    riav: float = 0.25  # pulse-amplitude modulation by breathing (fraction)
+    riiv: float = 0.002  # skin-intensity modulation by breathing (relative)
+    breath_motion: float = 0.012  # vertical head motion by breathing, fraction of face height (peak)
+    sway: float = 0.01  # slow random head sway, fraction of face height
+    drift: float = 0.03  # slow illumination drift (relative, peak)
+    light_change: float = 0.08  # one lighting step (relative), at ``light_change_at`` of the clip
+    light_change_at: float = 0.6
+    noise: float = 2.0  # sensor noise std in 0..255 levels
+    thermal_amplitude: float = 0.08  # nostril temperature swing (0..1 scale) by breathing
+    extra: dict = field(default_factory=dict)
+
+
+def render_frames(scene: dict, phys: dict, effects: Effects | None = None, seed: int = 0,
+                  thermal: bool = False) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
+    """Yield ``(rgb uint8 HxWx3, thermal uint8 HxW or None)`` for every sample of ``phys``."""
+    fx = effects or Effects()
+    rng = np.random.default_rng(seed + 7919)
+    face, alpha, bg, skin = scene["face"], scene["alpha"], scene["background"], scene["skin"]
+    H, W = skin.shape
+    face_h = scene["box"][3]
+    t, bvp, rsp = phys["t"], phys["bvp"], phys["rsp"]
+    duration = max(t[-1], 1e-3)
+    dphase = rng.uniform(0, 2 * np.pi, 3)
+    illum = (1 + fx.drift * np.sin(2 * np.pi * t / max(duration * 1.5, 20) + dphase[0])
+             + fx.light_change / (1 + np.exp(-(t - fx.light_change_at * duration) / 0.25)))
+    sway_x = fx.sway * face_h * np.sin(2 * np.pi * 0.05 * t + dphase[1])
+    sway_y = fx.sway * face_h * 0.5 * np.sin(2 * np.pi * 0.033 * t + dphase[2])
+    dy = fx.breath_motion * face_h * rsp / max(np.abs(rsp).max(), 1e-6) + sway_y
+    pbv = PBV[None, None, :].astype(np.float32)
+    if thermal:
+        warm = 0.55 + 0.3 * scene["alpha"] * (0.6 + 0.4 * scene["skin"])
+        therm_bg = 0.25 + 0.02 * rng.normal(size=(H, W)).astype(np.float32)
+    # A bank of noise frames read at random offsets: as white as fresh noise at pulse frequencies
+    # and ~10x cheaper than drawing H*W*3 normals per frame.
+    bank = rng.normal(0, 1, (16, H * W * 3)).astype(np.float32) if fx.noise else None
+    for k in range(len(t)):
+        # blood absorbs: more blood volume -> slightly darker skin, most in green
+        pulse = fx.pulse_amplitude * bvp[k] * (1 + fx.riav * rsp[k])
+        gain = 1 - (pulse * pbv - fx.riiv * rsp[k]) * skin[..., None]
+        layer = face * gain
+        m = np.float32([[1, 0, sway_x[k]], [0, 1, dy[k]]])
+        if m[0, 2] or m[1, 2]:
+            layer = cv2.warpAffine(layer, m, (W, H), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+            a = cv2.warpAffine(alpha, m, (W, H), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        else:
+            a = alpha
+        img = (layer * a[..., None] + bg * (1 - a[..., None])) * illum[k]
+        if fx.noise:
+            img += fx.noise * np.roll(bank[rng.integers(16)], rng.integers(H * W * 3)).reshape(H, W, 3)
+        rgb = np.clip(img + 0.5, 0, 255).astype(np.uint8)
+        th = None
+        if thermal:
+            # exhaled air warms the nostrils, inhaled air cools them (rsp > 0 = inhale)
+            nostril = fx.thermal_amplitude * (-rsp[k] / max(np.abs(rsp).max(), 1e-6))
+            tv = warm + nostril * scene["nostrils"]
+            tv = tv * scene["alpha"] + therm_bg * (1 - scene["alpha"])
+            tv = cv2.warpAffine(tv.astype(np.float32), m, (W, H), flags=cv2.INTER_LINEAR,
+                                borderMode=cv2.BORDER_REPLICATE)
+            th = np.clip(tv * 255 + rng.normal(0, 1.0, tv.shape) + 0.5, 0, 255).astype(np.uint8)
+        yield rgb, th
+
+
+# --------------------------------------------------------------------------------------------------
+# writing
+
+
+def write_video(path, frames: Iterable[np.ndarray], fps: float, crf: int = 12) -> int:
+    """Write uint8 frames (HxWx3 RGB or HxW grey) to ``path``; the suffix picks the format:
+    ``.mp4`` H.264 (``crf``; lower = better), ``.y4m`` raw yuv420p, ``.avi`` FFV1 lossless,
+    ``.npy`` an (N, H, W[, 3]) array. Returns the number of frames written."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in VIDEO_SUFFIXES:
+        raise ConfigError(f"unsupported clip format {suffix!r}; choose one of {', '.join(VIDEO_SUFFIXES)}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if suffix == ".npy":
+        arr = np.stack(list(frames))
+        np.save(path, arr)
+        return len(arr)
+    from fractions import Fraction
+
+    import av
+
+    rate = Fraction(fps).limit_denominator(1001)
+    n = 0
+    with av.open(str(path), mode="w", format="yuv4mpegpipe" if suffix == ".y4m" else None) as out:
+        stream = None
+        for frame in frames:
+            if frame.ndim == 2:
+                frame = np.repeat(frame[..., None], 3, axis=-1)
+            if stream is None:
+                h, w = frame.shape[:2]
+                if suffix == ".mp4":
+                    stream = out.add_stream("libx264", rate=rate)
+                    stream.pix_fmt = "yuv420p"
+                    stream.options = {"crf": str(crf), "preset": "ultrafast"}
+                elif suffix == ".y4m":
+                    stream = out.add_stream("rawvideo", rate=rate)
+                    stream.pix_fmt = "yuv420p"
+                else:
+                    stream = out.add_stream("ffv1", rate=rate)
+                    stream.pix_fmt = "bgr0"
+                stream.width, stream.height = w - w % 2, h - h % 2
+            vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame[: stream.height, : stream.width]),
+                                            format="rgb24")
+            for packet in stream.encode(vf):
+                out.mux(packet)
+            n += 1
+        if stream is not None:
+            for packet in stream.encode():
+                out.mux(packet)
+    return n
+
+
+def make_clip(path, hr_bpm: float = 84.0, rr_bpm: float = 14.0, duration_s: float = 30.0, fps: float = 30.0,
+              size=(320, 240), thermal: bool = False, seed: int = 0, look: FaceLook | None = None,
+              effects: Effects | None = None, crf: int = 12) -> dict:
+    """Render a face clip with known pulse and breathing to ``path`` (.mp4/.y4m/.avi/.npy).
+
+    ``size`` is (width, height). Writes the ground truth next to it: ``<stem>.json`` (rates,
+    settings, beat times) and ``<stem>.csv`` (per-frame ``t_s, bvp, rsp, hr_bpm, rr_bpm``). With
+    ``thermal=True`` also writes ``<stem>_thermal<suffix>``: a grey thermal view whose nostril
+    region warms on exhale. Returns the truth dict (``hr_bpm``, ``rr_bpm``, ``fps``, ``n_frames``,
+    ``duration_s``, ``face_box``, ``video``, ``truth_json``, ``truth_csv``, ``thermal_video``).
+    """
+    path = Path(path)
+    if duration_s <= 0 or fps <= 0:
+        raise ConfigError(f"duration_s and fps must be positive, got {duration_s}, {fps}")
+    width, height = (int(size), int(size)) if np.isscalar(size) else (int(size[0]), int(size[1]))
+    if width < 64 or height < 64:
+        raise ConfigError(f"clip size must be at least 64x64 for a detectable face, got {width}x{height}")
+    look = look or FaceLook()
+    effects = effects or Effects()
+    phys = physiology(hr_bpm, rr_bpm, duration_s, fps, seed=seed)
+    scene = draw_face(width, height, look, seed=seed)
+    thermal_path = path.with_name(f"{path.stem}_thermal{path.suffix}") if thermal else None
+    therm_frames: list[np.ndarray] = []
+
+    def rgb_only():
+        for rgb, th in render_frames(scene, phys, effects, seed=seed, thermal=thermal):
+            if th is not None:
+                therm_frames.append(th)
+            yield rgb
+
+    n = write_video(path, rgb_only(), fps, crf=crf)
+    if thermal_path is not None:
+        write_video(thermal_path, therm_frames, fps, crf=crf)
+    truth = {
+        "hr_bpm": phys["hr_bpm"], "rr_bpm": phys["rr_bpm"], "fps": float(fps), "n_frames": int(n),
+        "duration_s": n / fps, "size": [width, height], "seed": int(seed),
+        "face_box": [float(v) for v in scene["box"]], "video": str(path),
+        "thermal_video": str(thermal_path) if thermal_path else None,
+        "truth_json": str(path.with_suffix(".json")), "truth_csv": str(path.with_suffix(".csv")),
+        "beats_s": [round(float(b), 4) for b in phys["beats_s"]],
+        "look": look.to_dict(), "effects": asdict(effects),
+    }
+    Path(truth["truth_json"]).write_text(json.dumps(truth, indent=1))
+    with open(truth["truth_csv"], "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["t_s", "bvp", "rsp", "hr_bpm", "rr_bpm"])
+        for row in zip(phys["t"], phys["bvp"], phys["rsp"], phys["hr_inst"], phys["rr_inst"]):
+            w.writerow([f"{row[0]:.4f}"] + [f"{v:.5f}" for v in row[1:]])
+    return truth
+

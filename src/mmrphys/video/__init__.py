@@ -1,0 +1,15 @@
+"""Video input: streaming decode with real per-frame timestamps.
+
+``open_video(path)`` decodes a file one frame at a time (PyAV) and ``frames_from_array`` wraps an
+in-memory array behind the same interface. Both iterate ``(frame_rgb uint8 HxWx3, t_s float)``.
+"""
+
+from mmrphys.video.reader import (
+    ArrayVideo,
+    VideoReader,
+    frames_from_array,
+    open_video,
+    uniform_grid,
+)
+
+__all__ = ["VideoReader", "ArrayVideo", "open_video", "frames_from_array", "uniform_grid"]

@@ -1,0 +1,78 @@
+"""Face detection on synthetic faces, the training crop, and tracking with gaps."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mmrphys.errors import ConfigError
+from mmrphys.faces import Box, FaceDetector, FaceTracker, crop_resize, square_box
+from mmrphys.synth import FaceLook, draw_face
+
+
+def _scene_frame(w=320, h=240, look=None):
+    s = draw_face(w, h, look or FaceLook())
+    a = s["alpha"][..., None]
+    return np.clip(s["face"] * a + s["background"] * (1 - a), 0, 255).astype(np.uint8), s["box"]
+
+
+def _iou(a, b):
+    ax0, ay0, aw, ah = a[:4]
+    bx0, by0, bw, bh = b[:4]
+    ix = max(0, min(ax0 + aw, bx0 + bw) - max(ax0, bx0))
+    iy = max(0, min(ay0 + ah, by0 + bh) - max(ay0, by0))
+    return ix * iy / (aw * ah + bw * bh - ix * iy)
+
+
+def test_square_box_is_square_scaled_and_clipped():
+    assert square_box((100, 50, 40, 60), 1.5) == (75, 35, 165, 125)  # side 90 about centre (120, 80)
+    x0, y0, x1, y1 = square_box(Box(0, 0, 40, 40, 1.0), 1.5, frame_shape=(100, 100))
+    assert (x0, y0) == (0, 0) and (x1, y1) == (50, 50)
+
+
+def test_crop_resize_shape_and_area_mean():
+    frame = np.zeros((100, 100, 3), np.uint8)
+    frame[:, 50:] = 200
+    crop = crop_resize(frame, (0, 0, 100, 100), 10)
+    assert crop.shape == (10, 10, 3) and crop.dtype == np.uint8
+    assert crop.mean() == pytest.approx(100, abs=1)  # INTER_AREA keeps the mean
+
+
+@pytest.mark.parametrize("size", [(320, 240), (640, 480), (128, 128)])
+def test_detector_finds_the_synthetic_face(size):
+    frame, truth = _scene_frame(*size)
+    boxes = FaceDetector().detect(frame)
+    assert boxes, "no face found"
+    assert _iou(boxes[0], truth) > 0.4
+
+
+def test_detector_on_4k_frame_downscales():
+    import cv2
+
+    frame, truth = _scene_frame(384, 216)
+    big = cv2.resize(frame, (3840, 2160), interpolation=cv2.INTER_LINEAR)
+    boxes = FaceDetector().detect(big)
+    assert boxes and _iou(boxes[0], [v * 10 for v in truth]) > 0.4
+
+
+def test_no_face_in_noise_and_unknown_backend():
+    rng = np.random.default_rng(0)
+    assert FaceDetector().detect(rng.integers(0, 255, (240, 320, 3), dtype=np.uint8)) == []
+    with pytest.raises(ConfigError):
+        FaceDetector("nope")
+
+
+def test_tracker_bridges_short_gaps_and_reports_long_ones():
+    face, _ = _scene_frame()
+    blank = np.full_like(face, 90)
+    frames = [face] * 20 + [blank] * 5 + [face] * 20 + [blank] * 40 + [face] * 10
+    tr = FaceTracker(every_n=5, max_gap=10)
+    out = [tr.update(f, i) for i, f in enumerate(frames)]
+    gaps = tr.finish(len(frames))
+    assert all(b is not None for b in out[:45])  # the 5-frame gap is bridged
+    assert all(b is None for b in out[60:85])  # the 40-frame gap is not
+    assert out[-1] is not None  # found again
+    assert any(not bridged and end - start >= 30 for start, end, bridged in gaps)
+    assert any(bridged for _, _, bridged in gaps)
+    x0, y0, x1, y1 = out[0]
+    assert abs((x1 - x0) - (y1 - y0)) <= 1  # square crop

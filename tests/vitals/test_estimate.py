@@ -1,0 +1,143 @@
+"""The main job on synthetic clips with known truth, partial faces, bad input and model weights."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import mmrphys
+from mmrphys.errors import ConfigError, InputError, WeightsError
+from mmrphys.synth import FaceLook, draw_face, make_clip, physiology, render_frames
+from mmrphys.tensors import window_starts
+
+CONTRACT = ("heart_rate_bpm", "respiratory_rate_bpm", "fps", "duration_s", "timestamps_s", "bvp", "rsp",
+            "rolling", "hrv", "quality", "method", "model")
+
+
+@pytest.fixture(scope="module")
+def clip84(tmp_path_factory):
+    """30 s, 320x240, HR 84 / RR 14, written as H.264 mp4 like a real recording."""
+    return make_clip(tmp_path_factory.mktemp("clip") / "c.mp4", hr_bpm=84, rr_bpm=14, duration_s=30,
+                     fps=30, size=(320, 240), seed=0)
+
+
+def _frames(duration_s, fps=30, size=(160, 120), hr=72, rr=12, seed=1):
+    scene = draw_face(*size, FaceLook(), seed=seed)
+    phys = physiology(hr, rr, duration_s, fps, seed=seed)
+    frames = np.stack([rgb for rgb, _ in render_frames(scene, phys, seed=seed)])
+    return frames, np.clip(scene["background"], 0, 255).astype(np.uint8)
+
+
+def test_synthetic_clip_hr_and_rr_within_2(clip84, tmp_path):
+    res = mmrphys.estimate(clip84["video"], progress=False)
+    assert res.method == "pos"
+    assert abs(res.heart_rate_bpm - 84) <= 2
+    assert abs(res.respiratory_rate_bpm - 14) <= 2
+    assert res.quality["signal_quality"] > 0.5
+    assert res.quality["face_detected_fraction"] == 1.0
+    d = res.to_dict()
+    assert all(k in d for k in CONTRACT)
+    assert len(d["timestamps_s"]) == len(d["bvp"]) == len(d["rsp"]) == 900
+    assert {"time_s", "heart_rate_bpm", "respiratory_rate_bpm"} <= set(d["rolling"][0])
+    rolling_hr = [r["heart_rate_bpm"] for r in d["rolling"]]
+    assert np.nanmedian(rolling_hr) == pytest.approx(84, abs=3)
+    files = res.save(tmp_path, stem="c")
+    assert json.loads(files["json"].read_text())["heart_rate_bpm"] == pytest.approx(res.heart_rate_bpm)
+    assert files["csv"].read_text().splitlines()[0] == "time_s,bvp,rsp"
+    assert files["report"].stat().st_size > 20_000  # a real figure, not an empty canvas
+
+
+@pytest.mark.parametrize("method", ["chrom", "green"])
+def test_other_unsupervised_methods(clip84, method):
+    res = mmrphys.estimate(clip84["video"], method=method, progress=False)
+    assert res.method == method and abs(res.heart_rate_bpm - 84) <= 3
+
+
+def test_frame_array_with_variable_timestamps():
+    frames, _ = _frames(12, hr=72)
+    rng = np.random.default_rng(0)
+    # variable frame rate: the same content at jittered times, timestamps given explicitly
+    t = np.arange(len(frames)) / 30 + rng.uniform(-0.008, 0.008, len(frames))
+    t[0] = 0
+    res = mmrphys.estimate(frames, timestamps=t, progress=False)
+    assert abs(res.heart_rate_bpm - 72) <= 3
+    assert np.allclose(np.diff(res.timestamps_s), 1 / res.fps)
+
+
+def test_face_in_part_of_the_clip_gives_partial_result():
+    frames, background = _frames(24, hr=72)
+    frames[240:480] = background  # no face from 8 s to 16 s
+    res = mmrphys.estimate(frames, fps=30, progress=False)
+    assert 0.6 < res.quality["face_detected_fraction"] < 0.75
+    assert any("no face from" in w for w in res.warnings)
+    assert np.isnan(res.bvp[300:420]).all()  # never replaced by the full frame
+    assert abs(res.heart_rate_bpm - 72) <= 3
+    assert len(res.extra["face"]["segments_s"]) == 2
+
+
+def test_no_face_anywhere():
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 255, (200, 120, 160, 3), dtype=np.uint8)
+    with pytest.raises(InputError, match="no face found"):
+        mmrphys.estimate(frames, fps=30, progress=False)
+
+
+def test_too_short_clip_names_the_minimum():
+    frames, _ = _frames(3)
+    with pytest.raises(InputError, match=r"minimum is 6 s"):
+        mmrphys.estimate(frames, fps=30, progress=False)
+
+
+def test_grayscale_needs_an_intensity_method_and_16_bit_works():
+    frames, _ = _frames(10, hr=72)
+    gray = frames.mean(axis=3).astype(np.uint8)
+    with pytest.raises(InputError, match="grayscale"):
+        mmrphys.estimate(gray, fps=30, progress=False)
+    res = mmrphys.estimate(gray, fps=30, method="green", progress=False)
+    assert any("grayscale" in w for w in res.warnings)
+    deep = mmrphys.estimate(frames.astype(np.uint16) * 257, fps=30, progress=False)
+    assert abs(deep.heart_rate_bpm - 72) <= 3 and any("16-bit" in w for w in deep.warnings)
+
+
+def test_unknown_method_and_weights_misuse():
+    frames, _ = _frames(1)
+    with pytest.raises(ConfigError, match="unknown method"):
+        mmrphys.estimate(frames, fps=30, method="nope")
+    with pytest.raises(ConfigError, match="takes no weights"):
+        mmrphys.estimate(frames, fps=30, method="pos", weights="x.pt")
+
+
+def test_unreadable_weights(tmp_path):
+    bad = tmp_path / "bad.pth"
+    bad.write_bytes(b"not a checkpoint" * 10)
+    with pytest.raises(WeightsError):
+        mmrphys.estimate(np.zeros((10, 64, 64, 3), np.uint8), fps=30, method="mmrphys", weights=bad)
+    with pytest.raises(WeightsError, match="no such weights file"):
+        mmrphys.estimate(np.zeros((10, 64, 64, 3), np.uint8), fps=30, method="mmrphys",
+                         weights=tmp_path / "missing.pth")
+
+
+def test_model_path_streams_windows_and_uses_rsp_head(tmp_path):
+    import torch
+
+    from mmrphys import models
+    from mmrphys.models.checkpoints import save_weights
+
+    torch.manual_seed(0)
+    net = models.create("mmrphys_lef", tasks=("bvp", "rsp"), in_channels=3)
+    weights = save_weights(net, tmp_path / "rand.pt")
+    frames, _ = _frames(8)
+    res = mmrphys.estimate(frames, fps=30, method="mmrphys", weights=weights, progress=False)
+    assert res.model["windows"] == len(window_starts(240, 181, 90)) == 2  # the last one end-aligned
+    assert res.rsp_source == "model RSP output"
+    assert np.isfinite(res.bvp).all() and np.isfinite(res.rsp).all()
+    assert np.isfinite(res.heart_rate_bpm)  # untrained weights: a number, not a correct one
+
+
+@pytest.mark.reference
+def test_weights_for_another_variant(official_dir):
+    rgbt = official_dir / "BP4D_MMRPhysLEF_BVP_RSP_RGBTx180x72_SFSAM_Label_Fold1_Epoch4.pth"
+    with pytest.raises(WeightsError, match="thermal"):
+        mmrphys.estimate(np.zeros((10, 64, 64, 3), np.uint8), fps=30, method="mmrphys", weights=rgbt)
