@@ -1,0 +1,438 @@
+"""Latency and parameters of the paper's models on this CPU: PyTorch, our ONNX export, the official ONNX.
+
+One process, batch 1, T = 180 (181 input frames: every model here takes T+1 raw frames and
+differences them itself) at each model's native resolution. For each thread count (``--threads``,
+applied to ``torch.set_num_threads`` and to onnxruntime's ``intra_op_num_threads``; inter-op 1) and
+each inference path the script reports the median of ``--runs`` timed runs after ``--warmup`` runs,
+and the ratio to the official ``SCAMPS_MultiTask_72x72_FP.onnx`` timed in the same run with the same
+thread count.
+
+Paths: ``torch`` (eager, ``inference_mode``), ``onnx`` (our :func:`mmrphys.models.export.export_onnx`
+file, dynamic frames, onnxruntime with full graph optimisation), and for MMRPhys/FactorizePhys
+``fast`` / ``fast+compile`` (:mod:`mmrphys.models.fast_inference`).
+
+    python benchmarks/latency.py                      # full table -> stdout and docs/benchmarks.md
+    python benchmarks/latency.py --models lef,lef_bvp --threads 1 --runs 5 --no-write
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import re
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("MMRPHYS_SHARED", ROOT.parent / "shared"))
+OFFICIAL = SHARED / "reference" / "mmrphys-official"
+DOC = ROOT / "docs" / "benchmarks.md"
+
+
+@dataclass
+class Spec:
+    key: str
+    label: str
+    name: str
+    kwargs: dict
+    size: int
+    fast: bool = False  # built from ConvBlock3D: the fast path applies
+    paper: bool = True  # one of the models the paper compares
+    official: str | None = None  # official ONNX file of the same network
+    notes: str = ""
+    results: dict = field(default_factory=dict)
+
+
+SPECS = [
+    Spec(
+        "lef",
+        "MMRPhys-LEF (RGB, BVP+RSP)",
+        "mmrphys_lef",
+        dict(tasks=("bvp", "rsp"), in_channels=3),
+        72,
+        fast=True,
+        official="SCAMPS_MultiTask_72x72_FP.onnx",
+    ),
+    Spec(
+        "lef_bvp",
+        "MMRPhys-LEF (RGB, BVP)",
+        "mmrphys_lef",
+        dict(tasks=("bvp",), in_channels=3),
+        72,
+        fast=True,
+        notes="single-task rPPG: the setting of the paper's latency figure",
+    ),
+    Spec(
+        "mef",
+        "MMRPhys-MEF (RGB, BVP+RSP)",
+        "mmrphys_mef",
+        dict(tasks=("bvp", "rsp"), in_channels=3),
+        36,
+        fast=True,
+    ),
+    Spec(
+        "sef",
+        "MMRPhys-SEF (RGB, BVP+RSP)",
+        "mmrphys_sef",
+        dict(tasks=("bvp", "rsp"), in_channels=3),
+        9,
+        fast=True,
+        official="SCAMPS_MultiTask_9x9.onnx",
+    ),
+    Spec("factorizephys", "FactorizePhys (FSAM off at inference)", "factorizephys", {}, 72, fast=True),
+    Spec(
+        "factorizephys_fsam",
+        "FactorizePhys (FSAM at inference)",
+        "factorizephys",
+        dict(attention="fsam", attention_at_inference=True),
+        72,
+        paper=False,
+        notes="the FactorizePhys configs' MD_INFERENCE=True",
+    ),
+    Spec("physnet", "PhysNet", "physnet", {}, 72),
+    Spec("efficientphys", "EfficientPhys (SASN)", "efficientphys", dict(attention="sasn"), 72),
+    Spec(
+        "efficientphys_fsam",
+        "EfficientPhys + FSAM (FSAM off at inference)",
+        "efficientphys",
+        dict(attention="fsam"),
+        72,
+    ),
+    Spec("physformer", "PhysFormer", "physformer", {}, 128),
+    Spec(
+        "bigsmall",
+        "BigSmall (AU+BVP+RSP)",
+        "bigsmall",
+        {},
+        144,
+        notes="raw 144x144 frames in; the 9x9 DiffNormalized stream is made in the graph",
+    ),
+]
+
+
+def load_avg() -> str:
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "n/a"
+
+
+def cpu_name() -> str:
+    try:
+        m = re.search(r"model name\s*:\s*(.+)", Path("/proc/cpuinfo").read_text())
+        return m.group(1).strip() if m else platform.processor()
+    except OSError:
+        return platform.processor()
+
+
+def timeit(fn, runs: int, warmup: int, budget_s: float) -> tuple[float, float, int]:
+    """Median and IQR (ms) of ``runs`` calls after ``warmup``; fewer runs (>= 3) if over ``budget_s``."""
+    for _ in range(warmup):
+        fn()
+    times: list[float] = []
+    start = time.perf_counter()
+    while len(times) < runs and (len(times) < 3 or time.perf_counter() - start < budget_s):
+        t0 = time.perf_counter()
+        fn()
+        times.append(1000 * (time.perf_counter() - t0))
+    q = np.percentile(times, [25, 75])
+    return statistics.median(times), float(q[1] - q[0]), len(times)
+
+
+def n_params(model) -> int:
+    from mmrphys.models.mmrphys import count_parameters as inference_count
+
+    # Parameters the inference graph uses (attention that only runs in training excluded).
+    if hasattr(model, "heads") or type(model).__name__ == "FactorizePhys":
+        return inference_count(model, inference=True)
+    if getattr(model, "attention", None) == "fsam" and not getattr(model, "fsam_at_inference", True):
+        return sum(p.numel() for n, p in model.named_parameters() if not n.startswith("feature_factorizer."))
+    return sum(p.numel() for p in model.parameters())
+
+
+def onnx_initializer_count(path: Path) -> int:
+    import onnx
+
+    return int(sum(np.prod(t.dims) for t in onnx.load(str(path)).graph.initializer))
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--models", default=",".join(s.key for s in SPECS), help="comma-separated keys")
+    ap.add_argument("--threads", default="1,2")
+    ap.add_argument("--frames", type=int, default=180, help="T (the input has T+1 frames)")
+    ap.add_argument("--runs", type=int, default=7)
+    ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--budget", type=float, default=20.0, help="seconds per measurement before cutting runs")
+    ap.add_argument("--no-onnx", action="store_true", help="skip our ONNX export path")
+    ap.add_argument("--no-compile", action="store_true", help="skip the fast+compile path")
+    ap.add_argument("--compile-models", default="lef,lef_bvp", help="keys that get the fast+compile path")
+    ap.add_argument("--no-write", action="store_true", help="do not update docs/benchmarks.md")
+    args = ap.parse_args(argv)
+
+    import onnxruntime as ort
+
+    from mmrphys.models import create
+    from mmrphys.models.export import export_onnx, onnx_session
+    from mmrphys.models.fast_inference import optimize
+
+    keys = args.models.split(",")
+    specs = [s for s in SPECS if s.key in keys]
+    threads = [int(t) for t in args.threads.split(",")]
+    compile_keys = set() if args.no_compile else set(args.compile_models.split(","))
+    t_in = args.frames + 1
+    load_before = load_avg()
+    print(f"# load average before: {load_before}", file=sys.stderr)
+    tmp = Path(tempfile.mkdtemp(prefix="mmrphys-latency-"))
+
+    torch.manual_seed(0)
+    official: dict[str, Path] = {}
+    for spec in specs:
+        if spec.official and (OFFICIAL / spec.official).is_file():
+            official[spec.key] = OFFICIAL / spec.official
+    ref_path = OFFICIAL / "SCAMPS_MultiTask_72x72_FP.onnx"
+    if not ref_path.is_file():
+        print(f"# official ONNX absent ({ref_path}): ratios are omitted", file=sys.stderr)
+
+    # Build models, inputs, exports once; time per thread count.
+    built = []
+    for spec in specs:
+        model = create(spec.name, **spec.kwargs).eval()
+        x = torch.rand(1, 3, t_in, spec.size, spec.size)
+        entry = {"spec": spec, "model": model, "x": x, "paths": {}}
+        spec.results["params"] = n_params(model)
+        entry["paths"]["torch"] = lambda m=model, x=x: m(x)
+        if not args.no_onnx:
+            try:
+                path = _export(export_onnx, model, tmp / f"{spec.key}.onnx")
+                entry["onnx"] = path
+            except Exception as e:  # report and go on: one failing export must not hide the rest
+                spec.notes += f"; ONNX export failed: {type(e).__name__}: {str(e).splitlines()[0][:80]}"
+        if spec.fast:
+            entry["fast"] = optimize(model)
+            if spec.key in compile_keys:
+                t0 = time.perf_counter()
+                entry["compiled"] = optimize(model, compile=True)
+                with torch.inference_mode():
+                    entry["compiled"](x)  # compile now, outside the timing
+                spec.results["compile_s"] = time.perf_counter() - t0
+        with torch.inference_mode():
+            ref = model(x)
+            for path_name in ("fast", "compiled"):
+                if path_name in entry:
+                    out = entry[path_name](x)
+                    spec.results[f"{path_name}_diff"] = max(_zdiff(out[k], ref[k]) for k in ref)
+        built.append(entry)
+
+    rows = []
+    for n_thr in threads:
+        torch.set_num_threads(n_thr)
+        ref_ms = None
+        if ref_path.is_file():
+            sess = onnx_session(ref_path, threads=n_thr)
+            xin = np.random.default_rng(0).random((1, 3, t_in, 72, 72), dtype=np.float32)
+            ref_ms, iqr, n = timeit(
+                lambda s=sess, a=xin: s.run(None, {"input": a}), args.runs, args.warmup, args.budget
+            )
+            rows.append(
+                (
+                    "Official ONNX (MMRPhys-LEF, SCAMPS web model)",
+                    onnx_initializer_count(ref_path),
+                    "3x181x72x72",
+                    "official onnx",
+                    n_thr,
+                    ref_ms,
+                    iqr,
+                    n,
+                )
+            )
+        sef_path = OFFICIAL / "SCAMPS_MultiTask_9x9.onnx"
+        if "sef" in keys and sef_path.is_file():
+            sess = onnx_session(sef_path, threads=n_thr)
+            xin = np.random.default_rng(0).random((1, 3, t_in, 9, 9), dtype=np.float32)
+            ms, iqr, n = timeit(
+                lambda s=sess, a=xin: s.run(None, {"input": a}), args.runs, args.warmup, args.budget
+            )
+            rows.append(
+                (
+                    "Official ONNX 9x9 (MMRPhys-SEF web model)",
+                    onnx_initializer_count(sef_path),
+                    "3x181x9x9",
+                    "official onnx",
+                    n_thr,
+                    ms,
+                    iqr,
+                    n,
+                )
+            )
+        for entry in built:
+            spec, x = entry["spec"], entry["x"]
+            shape = "x".join(map(str, x.shape[1:]))
+            paths = {"torch": entry["paths"]["torch"]}
+            if "onnx" in entry:
+                sess = onnx_session(entry["onnx"], threads=n_thr)
+                xn = x.numpy()
+                paths["onnx"] = lambda s=sess, a=xn: s.run(None, {"input": a})
+            if "fast" in entry:
+                paths["fast"] = lambda f=entry["fast"], x=x: f(x)
+            if "compiled" in entry:
+                paths["fast+compile"] = lambda f=entry["compiled"], x=x: f(x)
+            for path_name, fn in paths.items():
+                with torch.inference_mode():
+                    ms, iqr, n = timeit(fn, args.runs, args.warmup, args.budget)
+                spec.results[(path_name, n_thr)] = ms
+                rows.append((spec.label, spec.results["params"], shape, path_name, n_thr, ms, iqr, n))
+            print(f"# {spec.key} threads={n_thr} done (load {load_avg()})", file=sys.stderr)
+        for i, r in enumerate(rows):
+            if r[4] == n_thr and ref_ms:
+                rows[i] = r + (ref_ms / r[5],)
+    load_after = load_avg()
+    text = render(rows, specs, threads, load_before, load_after, args, ort.__version__)
+    print(text)
+    if not args.no_write:
+        write_doc(text)
+    return 0
+
+
+def _export(export_onnx, model, path: Path) -> Path:
+    """Our exporter; for outputs it has no ONNX name for (BigSmall's "au") a plain dynamic export."""
+    from mmrphys.models.export import OUTPUT_NAMES
+
+    if all(t in OUTPUT_NAMES for t in model.tasks):
+        return export_onnx(model, path, check=True)
+
+    class Outputs(torch.nn.Module):
+        def __init__(self, net):
+            super().__init__()
+            self.net = net
+
+        def forward(self, x):
+            out = self.net(x)
+            return tuple(out[t] for t in model.tasks)
+
+    x = torch.rand(1, model.in_channels, 4 * model.frame_multiple + 1, model.input_size, model.input_size)
+    axes = {"input": {2: "frames"}, **{t: {1: "samples"} for t in model.tasks}}
+    with torch.no_grad():
+        torch.onnx.export(
+            Outputs(model),
+            (x,),
+            str(path),
+            input_names=["input"],
+            output_names=list(model.tasks),
+            dynamic_axes=axes,
+            opset_version=17,
+            dynamo=False,
+        )
+    return path
+
+
+def _zdiff(a: torch.Tensor, b: torch.Tensor) -> float:
+    def z(v):
+        return (v - v.mean(-1, keepdim=True)) / v.std(-1, keepdim=True)
+
+    return float((z(a.float()) - z(b.float())).abs().max())
+
+
+def render(rows, specs, threads, load_before, load_after, args, ort_version) -> str:
+    lines = [
+        f"Measured {time.strftime('%Y-%m-%d %H:%M')} on {cpu_name()} ({os.cpu_count()} cores), "
+        f"torch {torch.__version__}, onnxruntime {ort_version}; batch 1, T = {args.frames} "
+        f"({args.frames + 1} input frames), median of up to {args.runs} runs after {args.warmup} "
+        "warm-up runs. "
+        f"Threads: torch.set_num_threads(n) and onnxruntime intra_op_num_threads=n (inter-op 1) for n in "
+        f"{threads}. Load average (1/5/15 min) before: {load_before}; after: {load_after}.",
+        "",
+        "| model | params | input (C×T×H×W) | path | threads | median ms | IQR ms | runs "
+        "| speed-up vs official ONNX |",
+        "|---|---:|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        ratio = f"{r[8]:.2f}×" if len(r) > 8 else "–"
+        lines.append(
+            f"| {r[0]} | {r[1]:,} | {r[2]} | {r[3]} | {r[4]} | {r[5]:.1f} | {r[6]:.1f} | {r[7]} | {ratio} |"
+        )
+    lines.append("")
+    # Summary: fastest LEF path vs official per thread count, and the paper's ranking.
+    by_key = {s.key: s for s in specs}
+    official_rows = {r[4]: r[5] for r in rows if r[0].startswith("Official ONNX (")}
+    for n in threads:
+        for key in ("lef", "lef_bvp"):
+            s = by_key.get(key)
+            if not s:
+                continue
+            best = min(((p, ms) for (p, t), ms in _timed(s) if t == n), key=lambda pm: pm[1], default=None)
+            if best and n in official_rows:
+                lines.append(
+                    f"- {n} thread(s): fastest {s.label} path is `{best[0]}` at {best[1]:.1f} ms, "
+                    f"{official_rows[n] / best[1]:.2f}× faster than the official ONNX "
+                    f"({official_rows[n]:.1f} ms)."
+                )
+        ranked = sorted(
+            (
+                (min((ms for (p, t), ms in _timed(s) if t == n), default=float("inf")), s.label)
+                for s in specs
+                if s.paper
+            ),
+            key=lambda v: v[0],
+        )
+        if ranked:
+            lines.append(
+                f"- {n} thread(s), each model's fastest path at its native resolution: "
+                + " < ".join(f"{label} {ms:.0f} ms" for ms, label in ranked)
+                + "."
+            )
+    for s in specs:
+        extra = []
+        if "fast_diff" in s.results:
+            extra.append(f"fast path max |Δz| {s.results['fast_diff']:.1e}")
+        if "compiled_diff" in s.results:
+            extra.append(
+                f"fast+compile max |Δz| {s.results['compiled_diff']:.1e}, "
+                f"compiled once in {s.results.get('compile_s', float('nan')):.0f} s"
+            )
+        if s.notes:
+            extra.append(s.notes.strip("; "))
+        if extra:
+            lines.append(f"- {s.label}: " + "; ".join(extra) + ".")
+    return "\n".join(lines) + "\n"
+
+
+def _timed(spec):
+    return [(k, v) for k, v in spec.results.items() if isinstance(k, tuple)]
+
+
+def write_doc(table: str) -> None:
+    """Replace the generated part of the "Latency" section of docs/benchmarks.md."""
+    begin, end = "<!-- latency:begin -->", "<!-- latency:end -->"
+    block = f"{begin}\n{table}{end}"
+    text = DOC.read_text() if DOC.is_file() else "# Benchmarks\n\n## Latency\n\n"
+    if begin in text and end in text:
+        text = text[: text.index(begin)] + block + text[text.index(end) + len(end) :]
+    elif "## Latency" in text:
+        head, _, tail = text.partition("## Latency")
+        rest = tail.split("\n## ", 1)
+        text = (
+            head
+            + "## Latency"
+            + rest[0].rstrip()
+            + "\n\n"
+            + block
+            + "\n"
+            + ("\n## " + rest[1] if len(rest) > 1 else "")
+        )
+    else:
+        text = text.rstrip() + "\n\n## Latency\n\n" + block + "\n"
+    DOC.parent.mkdir(parents=True, exist_ok=True)
+    DOC.write_text(text)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
