@@ -1,0 +1,129 @@
+"""``mmrphys preprocess``: face-crop, resize and chunk a dataset into a resumable training cache.
+
+Exits 1 when any recording failed (each is named, and recorded in the cache's manifest.json) unless
+--allow-failures; rerunning the same command resumes and does no work for finished recordings.
+"""
+
+from __future__ import annotations
+
+import sys
+
+_EPILOG = """examples:
+  mmrphys preprocess --dataset ubfc-rppg --root /data/UBFC-rPPG --out cache/
+  mmrphys preprocess --dataset ibvp --root /data/iBVP --out cache/ --option modality=rgbt --chunk 180
+  mmrphys preprocess --dataset generic --root my_recordings/ --out cache/ --size 36"""
+
+
+def _parse_option(text: str):
+    from mmrphys.errors import ConfigError
+
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise ConfigError(f"--option expects KEY=VALUE, got {text!r}")
+    low = value.lower()
+    if low in ("true", "false"):
+        return key, low == "true"
+    for cast in (int, float):
+        try:
+            return key, cast(value)
+        except ValueError:
+            pass
+    return key, value
+
+
+def add_parser(sub) -> None:
+    import argparse
+
+    from mmrphys.data.cache import Settings
+
+    d = Settings()
+    p = sub.add_parser(
+        "preprocess",
+        help="build a training cache from a dataset",
+        description=__doc__,
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--dataset",
+        required=True,
+        help="ubfc-rppg, pure, ibvp, scamps, bp4d, cohface, mmpd, "
+        "ubfc-phys or generic (see docs/datasets.md)",
+    )
+    p.add_argument("--root", required=True, help="folder holding the dataset as distributed")
+    p.add_argument(
+        "--out", required=True, help="cache root; the cache goes to OUT/<dataset>_<settings>_<hash>/"
+    )
+    p.add_argument(
+        "--size", type=int, default=d.size, help="output side in pixels (72, 36, 9; default %(default)s)"
+    )
+    p.add_argument("--chunk", type=int, default=d.chunk, help="frames per chunk T (default %(default)s)")
+    p.add_argument(
+        "--workers", type=int, default=None, help="worker processes (default: one per core, max 8)"
+    )
+    p.add_argument(
+        "--detect-every", type=int, default=d.detect_every, help="face re-detection interval, frames"
+    )
+    p.add_argument("--box-scale", type=float, default=d.box_scale, help="face box enlargement (default 1.5)")
+    p.add_argument("--no-crop", action="store_true", help="resize whole frames (no face crop)")
+    p.add_argument(
+        "--align",
+        choices=("index", "time"),
+        default=None,
+        help="label alignment (default: the dataset's; index = rPPG-Toolbox resampling)",
+    )
+    p.add_argument("--raw-labels", action="store_true", help="store labels as read (default: z-scored)")
+    p.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="loader option, e.g. modality=rgbt, drop_low_quality=false (repeatable)",
+    )
+    p.add_argument("--allow-failures", action="store_true", help="exit 0 even if some recordings failed")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from mmrphys.data import load_dataset
+    from mmrphys.data.cache import Settings, preprocess
+    from mmrphys.data.registry import canonical_name
+
+    settings = Settings(
+        size=args.size,
+        chunk=args.chunk,
+        crop="none" if args.no_crop else "face",
+        box_scale=args.box_scale,
+        detect_every=args.detect_every,
+        label_norm="raw" if args.raw_labels else "standardized",
+        align=args.align,
+    ).validate()
+    options = dict(_parse_option(o) for o in args.option)
+    recs = load_dataset(args.dataset, args.root, **options)
+    report = preprocess(
+        recs,
+        args.out,
+        settings,
+        workers=args.workers,
+        progress=not args.quiet,
+        dataset=canonical_name(args.dataset),
+        root=args.root,
+    )
+    print(f"cache: {report.cache_dir}")
+    print(
+        f"recordings: {len(recs)} ({len(report.processed)} processed, {len(report.skipped)} already done, "
+        f"{len(report.failed)} failed); chunks: {report.n_chunks}; frames: {report.n_frames}; "
+        f"{report.elapsed_s:.1f} s"
+    )
+    if report.failed:
+        print(
+            f"FAILED ({len(report.failed)}), recorded in {report.cache_dir / 'manifest.json'}:",
+            file=sys.stderr,
+        )
+        for rid, err in sorted(report.failed.items()):
+            print(f"  {rid}: {err}", file=sys.stderr)
+        if not args.allow_failures:
+            print("rerun the same command to retry them, or pass --allow-failures", file=sys.stderr)
+            return 1
+    return 0

@@ -1,0 +1,509 @@
+"""Preprocessing cache: face crop, resize, chunk; streaming, resumable, parallel, never silently lossy.
+
+Layout of one cache (``OUT/<dataset>_<size>px_T<chunk>_<crop>_<hash6>/``)::
+
+    manifest.json                   settings, counts, one entry per recording (done / failed + error)
+    <recording_id>-<key8>/          one folder per finished recording (renamed into place atomically)
+        meta.json                   subject, fps, n_frames, n_chunks, label names/means/stds, face stats
+        rgb_000.npy ...             (T, S, S, 3) uint8 face crops, one file per chunk of T frames
+        thermal_000.npy ...         (T, S, S, 1) float16 °C (thermal datasets)
+        labels_000.npy ...          (T, L) float32 labels, z-scored over the whole recording
+        times.npy                   (N,) float64 timestamps of every decoded frame (s)
+
+Chunks hold T frames, not T+1: the training dataset appends the last frame again (the MMRPhys
+trainer's rule). A recording is processed in one worker, one frame at a time: memory is one chunk
+buffer plus the decoder, whatever the video length. A folder appears under its final name only when
+complete, so an interrupted run leaves nothing half-written that a later run could mistake for done;
+rerunning skips every finished recording (same recording files + same settings = same key).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sys
+import time
+from collections.abc import Iterable
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from mmrphys.data.align import align_labels, standardize
+from mmrphys.data.base import Recording
+from mmrphys.errors import ConfigError, InputError, MmrphysError
+
+FORMAT = "mmrphys-cache/1"
+MANIFEST = "manifest.json"
+# Test hook: "RECORDING_ID[:CHUNKS]" makes the worker processing that recording die (os._exit) after
+# writing CHUNKS chunks (default 1), to prove that a dead worker cannot lose data silently.
+CRASH_ENV = "MMRPHYS_PREPROCESS_CRASH"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What determines the cache's content (all of it goes into the cache key)."""
+
+    size: int = 72  # output side in pixels (72, 36, 9)
+    chunk: int = 180  # frames per chunk (T)
+    crop: str = "face"  # "face" (square box x box_scale about the face) or "none" (whole frame)
+    box_scale: float = 1.5
+    detect_every: int = 30  # face re-detection interval, frames
+    detector: str = "haar"
+    label_norm: str = "standardized"  # or "raw"
+    align: str | None = None  # None: the dataset's default ("index" or "time")
+
+    def validate(self) -> Settings:
+        if self.size < 2 or self.chunk < 1 or self.detect_every < 1 or self.box_scale <= 0:
+            raise ConfigError(f"bad preprocessing settings: {self}")
+        if self.crop not in ("face", "none"):
+            raise ConfigError(f"crop must be 'face' or 'none', got {self.crop!r}")
+        if self.label_norm not in ("standardized", "raw"):
+            raise ConfigError(f"label_norm must be 'standardized' or 'raw', got {self.label_norm!r}")
+        if self.align not in (None, "index", "time"):
+            raise ConfigError(f"align must be index or time, got {self.align!r}")
+        return self
+
+    def digest(self) -> str:
+        return hashlib.sha1(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()
+
+    def tag(self) -> str:
+        crop = f"face{self.box_scale:g}x-det{self.detect_every}" if self.crop == "face" else "nocrop"
+        return f"{self.size}px_T{self.chunk}_{crop}"
+
+
+def cache_dir_for(out, dataset: str, settings: Settings) -> Path:
+    """The folder of the cache for ``dataset`` with ``settings`` under ``out`` (readable name + hash)."""
+    return Path(out) / f"{dataset}_{settings.tag()}_{settings.digest()[:6]}"
+
+
+def recording_key(rec: Recording, settings: Settings) -> str:
+    """Folder name of one recording: its id and a hash of its files and the settings."""
+    h = hashlib.sha1(f"{rec.fingerprint()}|{settings.digest()}".encode()).hexdigest()[:8]
+    return f"{rec.recording_id}-{h}"
+
+
+@dataclass
+class Report:
+    """Outcome of :func:`preprocess`."""
+
+    cache_dir: Path
+    processed: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    n_chunks: int = 0
+    n_frames: int = 0
+    elapsed_s: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+
+# ---------------------------------------------------------------------------------------------------
+# one recording (runs in a worker process)
+
+
+def _crash_hook(rec_id: str):
+    spec = os.environ.get(CRASH_ENV, "")
+    if not spec:
+        return None
+    name, _, n = spec.partition(":")
+    return int(n or 1) if name == rec_id else None
+
+
+def _scale_box(xyxy, src_shape, dst_shape):
+    sy, sx = dst_shape[0] / src_shape[0], dst_shape[1] / src_shape[1]
+    x0, y0, x1, y1 = xyxy
+    return int(x0 * sx), int(y0 * sy), int(round(x1 * sx)), int(round(y1 * sy))
+
+
+def process_recording(rec: Recording, settings: Settings, cache_dir) -> dict:
+    """Crop, resize and chunk one recording into ``cache_dir/<key>/``; returns its meta dict.
+
+    Streams the frames; the output folder is renamed into place only when complete.
+    """
+    import cv2
+
+    from mmrphys.faces import FaceDetector, FaceTracker, crop_resize
+
+    cv2.setNumThreads(1)  # one process per core already
+    cache_dir = Path(cache_dir)
+    key = recording_key(rec, settings)
+    final = cache_dir / key
+    if (final / "meta.json").is_file():
+        return json.loads((final / "meta.json").read_text())
+    tmp = cache_dir / f".{key}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    crash_after = _crash_hook(rec.recording_id)
+    t_start = time.perf_counter()
+    try:
+        mods = rec.modalities
+        S, T = settings.size, settings.chunk
+        channels = {"rgb": 3, "thermal": 1}
+        dtypes = {"rgb": np.uint8, "thermal": np.float16}
+        buffers = {m: np.zeros((T, S, S, channels[m]), dtypes[m]) for m in mods}
+        use_face = settings.crop == "face" and not rec.pre_cropped
+        tracker = None
+        if use_face:
+            tracker = FaceTracker(
+                FaceDetector(settings.detector), every_n=settings.detect_every, scale=settings.box_scale
+            )
+        iters = [rec.frames(m) for m in mods]
+        times: list[float] = []
+        n = n_chunks = no_face = 0
+        last_box = None
+        for frames in zip(*iters):
+            t = frames[0][1]
+            ref = frames[0][0]
+            box = None
+            if use_face:
+                box = tracker.update(ref, n)
+                if box is None:
+                    no_face += 1
+                    box = last_box  # keep the last crop through a lost face; whole frame before any
+                last_box = box
+            for m, (frame, _) in zip(mods, frames):
+                if box is None:
+                    xyxy = (0, 0, frame.shape[1], frame.shape[0])
+                elif frame.shape[:2] != ref.shape[:2]:
+                    xyxy = _scale_box(box, ref.shape, frame.shape)
+                else:
+                    xyxy = box
+                crop = crop_resize(frame if m == "rgb" else np.asarray(frame, np.float32), xyxy, S)
+                buffers[m][n % T] = crop.reshape(S, S, channels[m])
+            times.append(t)
+            n += 1
+            if n % T == 0:
+                for m in mods:
+                    np.save(tmp / f"{m}_{n_chunks:03d}.npy", buffers[m])
+                n_chunks += 1
+                if crash_after is not None and n_chunks >= crash_after:
+                    os._exit(70)  # test hook: simulate a worker killed mid-recording
+        if n_chunks == 0:
+            raise InputError(f"{rec.recording_id}: only {n} frames, fewer than one chunk of {T}")
+        frame_times = np.asarray(times)
+        method = settings.align or rec.align
+        raw_labels = rec.labels()
+        labels = align_labels(raw_labels, n, frame_times=frame_times, method=method)
+        names = [k for k in ("bvp", "rsp") if k in labels] + sorted(
+            k for k in labels if k not in ("bvp", "rsp")
+        )
+        stats = {}
+        cols = []
+        for k in names:
+            x = labels[k]
+            if not np.all(np.isfinite(x)):
+                raise InputError(f"{rec.recording_id}: label '{k}' has NaN/inf values after alignment")
+            if settings.label_norm == "standardized":
+                x, mean, std = standardize(x)
+                stats[k] = {"mean": mean, "std": std}
+            cols.append(x.astype(np.float32))
+        table = np.stack(cols, axis=1)
+        for k in range(n_chunks):
+            np.save(tmp / f"labels_{k:03d}.npy", table[k * T : (k + 1) * T])
+        np.save(tmp / "times.npy", frame_times)
+        duration = float(frame_times[-1] - frame_times[0]) if n > 1 else 0.0
+        meta = {
+            "format": FORMAT,
+            "dataset": rec.dataset,
+            "recording_id": rec.recording_id,
+            "subject_id": rec.subject_id,
+            "key": key,
+            "fingerprint": rec.fingerprint(),
+            "settings_hash": settings.digest(),
+            "modalities": list(mods),
+            "labels": names,
+            "label_stats": stats,
+            "label_samples": {k: int(len(v.values)) for k, v in raw_labels.items()},
+            "align": method,
+            "fps": rec.fps,
+            "measured_fps": (n - 1) / duration if duration > 0 else rec.fps,
+            "n_frames": n,
+            "n_chunks": n_chunks,
+            "chunk": T,
+            "size": S,
+            "tail_frames_dropped": n - n_chunks * T,
+            "face": None
+            if tracker is None
+            else {
+                "detections": tracker.n_detections,
+                "found": tracker.n_found,
+                "frames_without_face": no_face,
+            },
+            "seconds": round(time.perf_counter() - t_start, 3),
+            "meta": rec.meta,
+        }
+        (tmp / "meta.json").write_text(json.dumps(meta, indent=1, default=str))
+        try:
+            os.replace(tmp, final)
+        except OSError:
+            if not (final / "meta.json").is_file():  # another run finished it first: keep theirs
+                raise
+        return meta
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _worker(rec: Recording, settings: Settings, cache_dir: str) -> dict:
+    return process_recording(rec, settings, cache_dir)
+
+
+# ---------------------------------------------------------------------------------------------------
+# the run (main process)
+
+
+def _write_json_atomic(path: Path, obj) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(json.dumps(obj, indent=1, default=str))
+    os.replace(tmp, path)
+
+
+def read_manifest(cache_dir) -> dict:
+    """The manifest of a cache folder; raises :class:`InputError` naming it when absent or broken."""
+    p = Path(cache_dir) / MANIFEST
+    try:
+        return json.loads(p.read_text())
+    except FileNotFoundError:
+        raise InputError(f"no cache manifest {p} (run 'mmrphys preprocess' first)") from None
+    except ValueError as err:
+        raise InputError(f"{p}: corrupt manifest ({err})") from None
+
+
+class _Manifest:
+    def __init__(self, cache_dir: Path, dataset: str, root, settings: Settings):
+        self.path = cache_dir / MANIFEST
+        old = {}
+        if self.path.is_file():
+            try:
+                old = json.loads(self.path.read_text())
+            except ValueError:
+                old = {}
+        self.data = {
+            "format": FORMAT,
+            "dataset": dataset,
+            "root": str(root),
+            "settings": asdict(settings),
+            "settings_hash": settings.digest(),
+            "chunk_frames_stored": settings.chunk,
+            "created": old.get("created", time.strftime("%Y-%m-%dT%H:%M:%S")),
+            "recordings": old.get("recordings", {}) if old.get("settings_hash") == settings.digest() else {},
+        }
+
+    def set(self, rec: Recording, key: str, status: str, meta: dict | None = None, error: str | None = None):
+        entry = {"status": status, "dir": key, "subject_id": rec.subject_id}
+        if meta:
+            entry.update(
+                n_frames=meta["n_frames"],
+                n_chunks=meta["n_chunks"],
+                labels=meta["labels"],
+                modalities=meta["modalities"],
+                fps=meta["fps"],
+            )
+        if error:
+            entry["error"] = error
+        self.data["recordings"][rec.recording_id] = entry
+
+    def save(self, keep: Iterable[str]):
+        # this run's recordings, plus finished ones of earlier runs whose folders are still there
+        keep = set(keep)
+        root = self.path.parent
+        recs = {
+            k: v
+            for k, v in sorted(self.data["recordings"].items())
+            if k in keep or (v["status"] == "done" and (root / v["dir"] / "meta.json").is_file())
+        }
+        self.data["recordings"] = recs
+        done = [v for v in recs.values() if v["status"] == "done"]
+        self.data["counts"] = {
+            "recordings": len(recs),
+            "done": len(done),
+            "failed": sum(v["status"] == "failed" for v in recs.values()),
+            "chunks": sum(v["n_chunks"] for v in done),
+            "frames": sum(v["n_frames"] for v in done),
+            "subjects": len({v["subject_id"] for v in done}),
+        }
+        self.data["updated"] = time.strftime("%Y-%m-%dT%H:%M:%S")
+        _write_json_atomic(self.path, self.data)
+
+
+def default_workers(n_tasks: int) -> int:
+    """Worker processes by default: one per core, at most 8, at most one per recording."""
+    return max(1, min(os.cpu_count() or 1, 8, n_tasks))
+
+
+def _describe(err: BaseException) -> str:
+    if isinstance(err, MmrphysError):
+        return str(err)
+    return f"{type(err).__name__}: {err}"
+
+
+def preprocess(
+    recordings: list[Recording],
+    out,
+    settings: Settings | None = None,
+    workers: int | None = None,
+    progress: bool | None = None,
+    dataset: str | None = None,
+    root=None,
+) -> Report:
+    """Preprocess ``recordings`` into a cache under ``out``; returns a :class:`Report`.
+
+    Finished recordings are skipped; failures (exceptions, dead workers) are collected by name in
+    the report and the manifest, never dropped. ``workers`` processes (spawn) run in parallel;
+    ``workers=0`` or 1 runs in this process.
+    """
+    settings = (settings or Settings()).validate()
+    if not recordings:
+        raise InputError("no recordings to preprocess")
+    dataset = dataset or recordings[0].dataset
+    ids = [r.recording_id for r in recordings]
+    if len(set(ids)) != len(ids):
+        raise InputError(
+            f"duplicate recording ids in {dataset}: {sorted({i for i in ids if ids.count(i) > 1})}"
+        )
+    cache = cache_dir_for(out, dataset, settings)
+    cache.mkdir(parents=True, exist_ok=True)
+    lock = _lock(cache)
+    try:
+        return _preprocess_locked(recordings, cache, settings, workers, progress, dataset, root, ids)
+    finally:
+        lock.close()
+
+
+def _lock(cache: Path):
+    """Exclusive lock on the cache folder (released by the OS if this process dies)."""
+    fh = open(cache / ".lock", "w")
+    try:
+        import fcntl
+
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except ImportError:  # pragma: no cover - Windows: no advisory locks, run one preprocess at a time
+        pass
+    except OSError:
+        fh.close()
+        raise InputError(f"another 'mmrphys preprocess' is writing {cache}; wait for it to finish") from None
+    return fh
+
+
+def _preprocess_locked(recordings, cache, settings, workers, progress, dataset, root, ids) -> Report:
+    _remove_stale(cache)  # left by an interrupted run
+    manifest = _Manifest(cache, dataset, root, settings)
+    report = Report(cache)
+    t0 = time.perf_counter()
+    pending = []
+    for rec in recordings:
+        key = recording_key(rec, settings)
+        meta_path = cache / key / "meta.json"
+        if meta_path.is_file():
+            manifest.set(rec, key, "done", json.loads(meta_path.read_text()))
+            report.skipped.append(rec.recording_id)
+        else:
+            pending.append(rec)
+    manifest.save(ids)
+
+    bar = _progress_bar(len(recordings), progress, initial=len(report.skipped))
+
+    def finish(rec, meta=None, error=None):
+        key = recording_key(rec, settings)
+        if error is None:
+            manifest.set(rec, key, "done", meta)
+            report.processed.append(rec.recording_id)
+        else:
+            manifest.set(rec, key, "failed", error=error)
+            report.failed[rec.recording_id] = error
+        manifest.save(ids)
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix_str(f"failed {len(report.failed)}" if report.failed else "")
+
+    n_workers = default_workers(len(pending)) if workers is None else int(workers)
+    try:
+        if n_workers <= 1:
+            for rec in pending:
+                try:
+                    finish(rec, process_recording(rec, settings, cache))
+                except Exception as err:  # one bad recording must not stop the others
+                    finish(rec, error=_describe(err))
+        else:
+            suspects = _run_pool(pending, settings, cache, n_workers, finish)
+            # recordings in flight when a worker died: rerun each alone to find the one that kills it
+            for rec in suspects:
+                if _run_pool([rec], settings, cache, 1, finish):
+                    finish(
+                        rec,
+                        error="worker process died while processing it (killed, crashed or out of memory)",
+                    )
+    finally:
+        if bar is not None:
+            bar.close()
+        _remove_stale(cache)  # partial output of workers that died
+    for rec_id, entry in manifest.data["recordings"].items():
+        if entry["status"] == "done" and rec_id in set(ids):
+            report.n_chunks += entry["n_chunks"]
+            report.n_frames += entry["n_frames"]
+    report.elapsed_s = time.perf_counter() - t0
+    return report
+
+
+def _remove_stale(cache: Path) -> None:
+    for stale in cache.glob(".*.tmp-*"):
+        if stale.is_dir():
+            shutil.rmtree(stale, ignore_errors=True)
+        else:
+            stale.unlink(missing_ok=True)
+
+
+def _run_pool(recs, settings, cache, n_workers, finish) -> list[Recording]:
+    """Run ``recs`` in a spawn pool with at most ``n_workers`` in flight; returns those lost to a dead
+    worker (every recording in flight when the pool broke), after finishing the rest in a new pool."""
+    import multiprocessing as mp
+
+    queue = list(recs)
+    lost: list[Recording] = []
+    while queue:
+        broke = False
+        with ProcessPoolExecutor(
+            max_workers=min(n_workers, len(queue)), mp_context=mp.get_context("spawn")
+        ) as ex:
+            running = {}
+            while queue or running:
+                while queue and len(running) < n_workers and not broke:
+                    rec = queue.pop(0)
+                    running[ex.submit(_worker, rec, settings, str(cache))] = rec
+                if not running:
+                    break
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    rec = running.pop(fut)
+                    try:
+                        finish(rec, fut.result())
+                    except BrokenProcessPool:
+                        broke = True
+                        lost.append(rec)
+                    except Exception as err:
+                        finish(rec, error=_describe(err))
+                if broke:  # every other future of this pool fails the same way
+                    for fut, rec in running.items():
+                        try:
+                            finish(rec, fut.result())
+                        except BrokenProcessPool:
+                            lost.append(rec)
+                        except Exception as err:
+                            finish(rec, error=_describe(err))
+                    running = {}
+                    break
+    return lost
+
+
+def _progress_bar(total: int, progress: bool | None, initial: int = 0):
+    if progress is False or (progress is None and not sys.stderr.isatty()):
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=initial, unit="rec", desc="preprocess", file=sys.stderr)
