@@ -45,9 +45,10 @@ def test_synth_dataset_roundtrip(tmp_path):
     again = make_dataset(tmp_path / "syn2", n=1, duration_s=1.0, size=(112, 84), thermal=False, seed=3)
     assert again["recordings"]["s000_r0"]["hr_bpm"] == idx["recordings"]["s000_r0"]["hr_bpm"]  # seeded
 
-    # crop="none": the Haar cascade does not yet find most random synthetic looks (see docs/datasets.md)
-    rep = preprocess(recs, tmp_path / "cache", Settings(size=36, chunk=40, crop="none"), workers=0)
-    assert rep.ok and rep.n_chunks == 9
+    # every frame's face box is written; preprocessing crops with it by default (crop "auto" -> given)
+    assert all(rec.has_face_boxes for rec in recs) and r.face_boxes().shape == (120, 4)
+    rep = preprocess(recs, tmp_path / "cache", Settings(size=36, chunk=40, crop="auto"), workers=0)
+    assert rep.ok and rep.n_chunks == 9 and "given" in rep.cache_dir.name
     meta = json.loads(
         (
             rep.cache_dir
@@ -56,5 +57,6 @@ def test_synth_dataset_roundtrip(tmp_path):
         ).read_text()
     )
     assert meta["modalities"] == ["rgb", "thermal"] and meta["labels"] == ["bvp", "rsp"]
+    assert meta["face"]["source"] == "given" and meta["face"]["frames_without_face"] == 0
     crop = np.load(rep.cache_dir / meta["key"] / "thermal_000.npy")
     assert crop.shape == (40, 36, 36, 1) and crop.dtype == np.float16

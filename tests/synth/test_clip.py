@@ -4,12 +4,23 @@ from __future__ import annotations
 
 import json
 
+import cv2
 import numpy as np
 import pytest
 
 from mmrphys.errors import ConfigError
 from mmrphys.faces import FaceDetector
-from mmrphys.synth import make_clip, physiology, random_look
+from mmrphys.synth import (
+    Effects,
+    FaceLook,
+    detector_box,
+    draw_face,
+    face_boxes,
+    make_clip,
+    physiology,
+    random_look,
+    render_frames,
+)
 from mmrphys.video import open_video
 
 
@@ -61,3 +72,37 @@ def test_random_looks_vary_and_bad_sizes_rejected(tmp_path):
         make_clip(tmp_path / "x.mp4", size=(32, 32), duration_s=1)
     with pytest.raises(ConfigError):
         make_clip(tmp_path / "x.gif", duration_s=1)
+
+
+def test_face_boxes_follow_the_rendered_face():
+    scene = draw_face(160, 120, FaceLook(), seed=0)
+    fx = Effects(noise=0, sway=0.15, breath_motion=0.03, drift=0, light_change=0)
+    phys = physiology(70, 20, 3, 30, seed=2)
+    boxes = face_boxes(scene, phys, fx, seed=4)
+    frames = np.stack([rgb for rgb, _ in render_frames(scene, phys, fx, seed=4)]).astype(float)
+    assert boxes.shape == (90, 4) and np.allclose(boxes[:, 2:], detector_box(scene["box"])[2:])
+    # the image's own shift: frame 0 moved by the box's shift matches frame k better than moved by
+    # anything 0.5 px away from it
+    bx, by = boxes[:, 0] + boxes[:, 2] / 2, boxes[:, 1] + boxes[:, 3] / 2
+    assert np.ptp(bx) > 3 and np.ptp(by) > 3  # the face really moves
+    x0, y0 = int(bx[0]), int(by[0])
+    grid = [-0.5, 0.0, 0.5]
+    for k in range(10, 90, 20):
+        errors = {}
+        for ex in grid:
+            for ey in grid:
+                m = np.float64([[1, 0, bx[k] - bx[0] + ex], [0, 1, by[k] - by[0] + ey]])
+                ref = cv2.warpAffine(frames[0], m, (160, 120), flags=cv2.INTER_LINEAR)
+                errors[ex, ey] = np.mean((ref - frames[k])[y0 - 25: y0 + 25, x0 - 20: x0 + 20] ** 2)
+        assert min(errors, key=errors.get) == (0.0, 0.0), k
+
+
+def test_detector_box_matches_haar_on_a_synthetic_face():
+    scene = draw_face(320, 240, FaceLook(), seed=0)
+    a = scene["alpha"][..., None]
+    img = np.clip(scene["face"] * a + scene["background"] * (1 - a), 0, 255).astype(np.uint8)
+    det = FaceDetector().detect(img)[0]
+    x, y, w, h = detector_box(scene["box"])
+    assert abs(w - det.w) < 0.12 * det.w
+    assert abs(x + w / 2 - det.x - det.w / 2) < 0.05 * det.w
+    assert abs(y + h / 2 - det.y - det.h / 2) < 0.05 * det.w

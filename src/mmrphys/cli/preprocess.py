@@ -11,7 +11,9 @@ import sys
 _EPILOG = """examples:
   mmrphys preprocess --dataset ubfc-rppg --root /data/UBFC-rPPG --out cache/
   mmrphys preprocess --dataset ibvp --root /data/iBVP --out cache/ --option modality=rgbt --chunk 180
-  mmrphys preprocess --dataset generic --root my_recordings/ --out cache/ --size 36"""
+  mmrphys preprocess --dataset generic --root my_recordings/ --out cache/ --size 36
+  mmrphys synth dataset --out synth/ --n 20 && mmrphys preprocess --dataset generic --root synth/ --out cache/
+      (synthetic sets carry their face boxes: cropped with them, like detected faces, no detector)"""
 
 
 def _parse_option(text: str):
@@ -62,10 +64,22 @@ def add_parser(sub) -> None:
         "--workers", type=int, default=None, help="worker processes (default: one per core, max 8)"
     )
     p.add_argument(
-        "--detect-every", type=int, default=d.detect_every, help="face re-detection interval, frames"
+        "--detect-every",
+        type=int,
+        default=d.detect_every,
+        help="face re-detection (or given-box lookup) interval, frames (default %(default)s)",
     )
     p.add_argument("--box-scale", type=float, default=d.box_scale, help="face box enlargement (default 1.5)")
-    p.add_argument("--no-crop", action="store_true", help="resize whole frames (no face crop)")
+    p.add_argument(
+        "--crop",
+        choices=("given", "detect", "none"),
+        default=None,
+        help="face crop (square box x --box-scale): 'given' = the dataset's own face boxes (generic "
+        "NAME.boxes.csv, written by 'mmrphys synth dataset'), 'detect' = Haar detection every "
+        "--detect-every frames, 'none' = whole frames (default: given when every recording has "
+        "boxes, else detect)",
+    )
+    p.add_argument("--no-crop", action="store_true", help="same as --crop none")
     p.add_argument(
         "--align",
         choices=("index", "time"),
@@ -87,13 +101,16 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     from mmrphys.data import load_dataset
-    from mmrphys.data.cache import Settings, preprocess
+    from mmrphys.data.cache import Settings, preprocess, resolve_crop
     from mmrphys.data.registry import canonical_name
+    from mmrphys.errors import ConfigError
 
+    if args.no_crop and args.crop not in (None, "none"):
+        raise ConfigError(f"--no-crop contradicts --crop {args.crop}")
     settings = Settings(
         size=args.size,
         chunk=args.chunk,
-        crop="none" if args.no_crop else "face",
+        crop="none" if args.no_crop else (args.crop or "auto"),
         box_scale=args.box_scale,
         detect_every=args.detect_every,
         label_norm="raw" if args.raw_labels else "standardized",
@@ -101,6 +118,9 @@ def run(args) -> int:
     ).validate()
     options = dict(_parse_option(o) for o in args.option)
     recs = load_dataset(args.dataset, args.root, **options)
+    settings = resolve_crop(settings, recs)
+    if settings.crop == "given" and args.crop is None:
+        print(f"crop: the dataset's own face boxes (square x{settings.box_scale:g}); --crop detect to detect")
     report = preprocess(
         recs,
         args.out,

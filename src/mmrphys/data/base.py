@@ -86,6 +86,16 @@ class Recording:
         """Frame times (s, from 0) from the dataset's metadata, without decoding; None if not stored."""
         return self.loader().frame_times(self)
 
+    @property
+    def has_face_boxes(self) -> bool:
+        """Whether the dataset gives this recording's face boxes (e.g. a generic ``NAME.boxes.csv``)."""
+        return "boxes" in self.files
+
+    def face_boxes(self) -> np.ndarray | None:
+        """Given face boxes ``(N, 4)`` = x, y, w, h per frame (pixels of the first modality's frames;
+        NaN rows = no face given for that frame), or None when the dataset has none."""
+        return self.loader().face_boxes(self)
+
     def load(self, modality: str | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Whole recording in memory: ``(frames (N, H, W[, 3]), times (N,))``. For small data and tests."""
         frames, times = [], []
@@ -162,6 +172,9 @@ class Loader:
         raise NotImplementedError
 
     def frame_times(self, rec: Recording) -> np.ndarray | None:
+        return None
+
+    def face_boxes(self, rec: Recording) -> np.ndarray | None:
         return None
 
     # helpers shared by the loaders -------------------------------------------------------------

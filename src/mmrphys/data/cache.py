@@ -28,7 +28,7 @@ import time
 from collections.abc import Iterable
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +42,7 @@ MANIFEST = "manifest.json"
 # Test hook: "RECORDING_ID[:CHUNKS]" makes the worker processing that recording die (os._exit) after
 # writing CHUNKS chunks (default 1), to prove that a dead worker cannot lose data silently.
 CRASH_ENV = "MMRPHYS_PREPROCESS_CRASH"
+CROPS = ("face", "given", "none", "auto")
 
 
 @dataclass(frozen=True)
@@ -50,18 +51,25 @@ class Settings:
 
     size: int = 72  # output side in pixels (72, 36, 9)
     chunk: int = 180  # frames per chunk (T)
-    crop: str = "face"  # "face" (square box x box_scale about the face) or "none" (whole frame)
+    # "face": detected face box (square x box_scale), "given": the dataset's own face boxes used the
+    # same way (no detector), "none": whole frame, "auto": "given" when every recording has boxes,
+    # else "face" (resolved by ``preprocess`` before the cache is named). "detect" = "face".
+    crop: str = "face"
     box_scale: float = 1.5
     detect_every: int = 30  # face re-detection interval, frames
     detector: str = "haar"
     label_norm: str = "standardized"  # or "raw"
     align: str | None = None  # None: the dataset's default ("index" or "time")
 
+    def __post_init__(self):
+        if self.crop == "detect":  # the CLI's name; "face" keeps existing caches' keys
+            object.__setattr__(self, "crop", "face")
+
     def validate(self) -> Settings:
         if self.size < 2 or self.chunk < 1 or self.detect_every < 1 or self.box_scale <= 0:
             raise ConfigError(f"bad preprocessing settings: {self}")
-        if self.crop not in ("face", "none"):
-            raise ConfigError(f"crop must be 'face' or 'none', got {self.crop!r}")
+        if self.crop not in CROPS:
+            raise ConfigError(f"crop must be one of {', '.join(CROPS)}, got {self.crop!r}")
         if self.label_norm not in ("standardized", "raw"):
             raise ConfigError(f"label_norm must be 'standardized' or 'raw', got {self.label_norm!r}")
         if self.align not in (None, "index", "time"):
@@ -72,8 +80,20 @@ class Settings:
         return hashlib.sha1(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()
 
     def tag(self) -> str:
-        crop = f"face{self.box_scale:g}x-det{self.detect_every}" if self.crop == "face" else "nocrop"
+        crop = {
+            "face": f"face{self.box_scale:g}x-det{self.detect_every}",
+            "given": f"face{self.box_scale:g}x-given{self.detect_every}",
+        }.get(self.crop, self.crop if self.crop == "auto" else "nocrop")
         return f"{self.size}px_T{self.chunk}_{crop}"
+
+
+def resolve_crop(settings: Settings, recordings: list[Recording]) -> Settings:
+    """``settings`` with ``crop="auto"`` made concrete: ``"given"`` when every recording has face
+    boxes of its own (``Recording.has_face_boxes``), else ``"face"`` (detection)."""
+    if settings.crop != "auto":
+        return settings
+    given = bool(recordings) and all(r.has_face_boxes for r in recordings)
+    return replace(settings, crop="given" if given else "face")
 
 
 def cache_dir_for(out, dataset: str, settings: Settings) -> Path:
@@ -122,6 +142,23 @@ def _scale_box(xyxy, src_shape, dst_shape):
     return int(x0 * sx), int(y0 * sy), int(round(x1 * sx)), int(round(y1 * sy))
 
 
+class GivenBoxes:
+    """Stands in for the face detector with a recording's own boxes, so that given boxes go through
+    the same tracker as detections (looked up at the same schedule, glided, enlarged ×box_scale):
+    the crops move and scale exactly as for detected faces. Set ``index`` to the frame's index."""
+
+    def __init__(self, boxes: np.ndarray):
+        self.boxes = np.asarray(boxes, dtype=float).reshape(-1, 4)
+        self.index = 0
+
+    def detect(self, frame, *args, **kwargs) -> list:  # the FaceDetector.detect signature, sizes ignored
+        from mmrphys.faces import Box
+
+        if not 0 <= self.index < len(self.boxes) or not np.isfinite(self.boxes[self.index]).all():
+            return []
+        return [Box(*(float(v) for v in self.boxes[self.index]))]
+
+
 def process_recording(rec: Recording, settings: Settings, cache_dir) -> dict:
     """Crop, resize and chunk one recording into ``cache_dir/<key>/``; returns its meta dict.
 
@@ -148,12 +185,20 @@ def process_recording(rec: Recording, settings: Settings, cache_dir) -> dict:
         channels = {"rgb": 3, "thermal": 1}
         dtypes = {"rgb": np.uint8, "thermal": np.float16}
         buffers = {m: np.zeros((T, S, S, channels[m]), dtypes[m]) for m in mods}
-        use_face = settings.crop == "face" and not rec.pre_cropped
-        tracker = None
+        crop = resolve_crop(settings, [rec]).crop
+        use_face = crop in ("face", "given") and not rec.pre_cropped
+        tracker = given = None
         if use_face:
-            tracker = FaceTracker(
-                FaceDetector(settings.detector), every_n=settings.detect_every, scale=settings.box_scale
-            )
+            if crop == "given":
+                boxes = rec.face_boxes()
+                if boxes is None:
+                    raise InputError(
+                        f"{rec.recording_id}: crop 'given' but the dataset gives no face boxes for it "
+                        f"(generic layout: NAME.boxes.csv next to the video)"
+                    )
+                given = GivenBoxes(boxes)
+            detector = given if given is not None else FaceDetector(settings.detector)
+            tracker = FaceTracker(detector, every_n=settings.detect_every, scale=settings.box_scale)
         iters = [rec.frames(m) for m in mods]
         times: list[float] = []
         n = n_chunks = no_face = 0
@@ -163,6 +208,8 @@ def process_recording(rec: Recording, settings: Settings, cache_dir) -> dict:
             ref = frames[0][0]
             box = None
             if use_face:
+                if given is not None:
+                    given.index = n
                 box = tracker.update(ref, n)
                 if box is None:
                     no_face += 1
@@ -232,6 +279,7 @@ def process_recording(rec: Recording, settings: Settings, cache_dir) -> dict:
             "face": None
             if tracker is None
             else {
+                "source": "given" if given is not None else "detected",
                 "detections": tracker.n_detections,
                 "found": tracker.n_found,
                 "frames_without_face": no_face,
@@ -361,6 +409,14 @@ def preprocess(
     settings = (settings or Settings()).validate()
     if not recordings:
         raise InputError("no recordings to preprocess")
+    settings = resolve_crop(settings, recordings)
+    if settings.crop == "given":
+        lacking = [r.recording_id for r in recordings if not r.has_face_boxes]
+        if lacking:
+            raise ConfigError(
+                f"crop 'given' needs face boxes for every recording; {len(lacking)} have none "
+                f"(first: {lacking[0]}; generic layout: NAME.boxes.csv next to the video)"
+            )
     dataset = dataset or recordings[0].dataset
     ids = [r.recording_id for r in recordings]
     if len(set(ids)) != len(ids):

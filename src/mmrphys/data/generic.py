@@ -5,12 +5,19 @@ Layout (any depth under the root)::
     ROOT/alice/rest.mp4            video (mp4, avi, mkv, mov, webm)
     ROOT/alice/rest.csv            signals, header row required
     ROOT/alice/rest.thermal.npy    optional thermal video, (N, H, W) float °C
+    ROOT/alice/rest.boxes.csv      optional face boxes: frame, x, y, w, h (pixels)
 
 CSV columns (case-insensitive): a time column ``time_s`` (or ``t_s``, ``time``, ``timestamp``, ``t``) in
 seconds from the start of the video, and any of ``bvp`` (aliases ``ppg``, ``pulse``) and ``rsp``
 (``resp``, ``respiration``, ``breathing``). With a time column labels are aligned to the frames by
 time; without one, each column is stretched over the video by index. The subject id is the first
 folder below the root (``alice``), or the file name for files directly in the root.
+
+Face boxes (``NAME.boxes.csv``, header ``frame,x,y,w,h``): the face box of a frame as a face
+detector reports it (top-left corner, width, height in video pixels; ``frame`` = 0-based index of
+the decoded frame, optional when there is one row per frame). Frames may be left out or have empty
+values (no face given there). ``mmrphys preprocess`` then crops with these boxes (square ×1.5, like
+detected ones) instead of running the detector; ``mmrphys.synth.dataset`` writes them.
 """
 
 from __future__ import annotations
@@ -27,6 +34,30 @@ from mmrphys.errors import InputError
 VIDEO_EXTS = (".mp4", ".avi", ".mkv", ".mov", ".webm")
 TIME_COLUMNS = ("time_s", "t_s", "time", "timestamp", "t")
 SIGNAL_ALIASES = {"bvp": ("bvp", "ppg", "pulse"), "rsp": ("rsp", "resp", "respiration", "breathing")}
+
+
+def read_boxes_csv(path) -> np.ndarray:
+    """Face boxes of a ``.boxes.csv`` as ``(N, 4)`` x, y, w, h indexed by frame (NaN = no box)."""
+    cols = read_csv_columns(path, "face box CSV")
+    missing = [c for c in ("x", "y", "w", "h") if c not in cols]
+    if missing:
+        raise InputError(f"{path}: missing column(s) {', '.join(missing)}; expected frame,x,y,w,h")
+    xywh = np.stack([cols[c] for c in ("x", "y", "w", "h")], axis=1)
+    frames = cols.get("frame")
+    if frames is None:
+        frames = np.arange(len(xywh), dtype=float)
+    bad = ~np.isfinite(frames) | (frames < 0) | (frames != np.round(frames))
+    if bad.any():
+        line = int(np.argmax(bad)) + 2
+        raise InputError(f"{path}: line {line}: 'frame' must be a frame index 0, 1, 2, ...")
+    given = np.isfinite(xywh).all(axis=1)
+    small = given & ((xywh[:, 2] <= 0) | (xywh[:, 3] <= 0))
+    if small.any():
+        line = int(np.argmax(small)) + 2
+        raise InputError(f"{path}: line {line}: box width and height must be positive")
+    out = np.full((int(frames.max()) + 1 if len(frames) else 0, 4), np.nan)
+    out[frames[given].astype(int)] = xywh[given]
+    return out
 
 
 def read_signal_csv(path) -> dict[str, Signal]:
@@ -79,6 +110,9 @@ class Generic(Loader):
             if thermal.is_file() and self.options["modality"] in ("auto", "rgbt", "thermal"):
                 files["thermal"] = str(thermal)
                 mods = ("thermal",) if self.options["modality"] == "thermal" else ("rgb", "thermal")
+            boxes = v.with_name(v.stem + ".boxes.csv")
+            if boxes.is_file():
+                files["boxes"] = str(boxes)
             names = tuple(read_signal_csv(csv))
             align = "time" if any(c in _header(csv) for c in TIME_COLUMNS) else "index"
             fps = video_fps(v, self.options["fps"])
@@ -103,6 +137,9 @@ class Generic(Loader):
 
     def read_labels(self, rec):
         return read_signal_csv(rec.files["labels"])
+
+    def face_boxes(self, rec):
+        return read_boxes_csv(rec.files["boxes"]) if "boxes" in rec.files else None
 
 
 def _header(csv: Path) -> list[str]:

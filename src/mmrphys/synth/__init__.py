@@ -4,7 +4,9 @@ from mmrphys.synth.clip import (
     PBV,
     Effects,
     FaceLook,
+    detector_box,
     draw_face,
+    face_boxes,
     make_clip,
     physiology,
     random_look,
@@ -12,5 +14,5 @@ from mmrphys.synth.clip import (
     write_video,
 )
 
-__all__ = ["PBV", "Effects", "FaceLook", "draw_face", "make_clip", "physiology", "random_look",
-           "render_frames", "write_video"]
+__all__ = ["PBV", "Effects", "FaceLook", "detector_box", "draw_face", "face_boxes", "make_clip", "physiology",
+           "random_look", "render_frames", "write_video"]

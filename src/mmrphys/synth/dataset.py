@@ -25,9 +25,12 @@ Layout (read back with ``load_dataset("generic", OUT)``)::
     OUT/s000/r0.mp4                     RGB video (recording id s000_r0, subject s000)
     OUT/s000/r0.csv                     t_s, bvp, rsp, hr_bpm, rr_bpm per frame
     OUT/s000/r0.thermal.npy             (N, H, W) float16 °C  (with thermal=True)
+    OUT/s000/r0.boxes.csv               frame, x, y, w, h: the face box of every frame, as a face
+                                        detector reports it (``mmrphys preprocess`` crops with it)
     OUT/s000/r0.json                    truth and the drawn parameters
 
-``python -m mmrphys.synth.dataset --out DIR --n 20 [--duration 20 --size 160x120 --no-thermal]``
+``mmrphys synth dataset --out DIR --n 20`` or ``python -m mmrphys.synth.dataset --out DIR --n 20``
+(options ``--per-subject 2 --duration 20 --size 160x120 --no-thermal --seed 0``).
 """
 
 from __future__ import annotations
@@ -43,13 +46,23 @@ import cv2
 import numpy as np
 
 from mmrphys.errors import ConfigError
-from mmrphys.synth.clip import Effects, draw_face, physiology, random_look, render_frames, write_video
+from mmrphys.synth.clip import (
+    Effects,
+    draw_face,
+    face_boxes,
+    physiology,
+    random_look,
+    render_frames,
+    write_video,
+)
 
 # thermal render values are on a 0..1 scale: map to °C so the face sits near skin temperature
 THERMAL_OFFSET_C, THERMAL_SPAN_C = 20.0, 17.0
 
 
-def _draw_recording(rng: np.random.Generator) -> dict:
+def random_recording_params(rng: np.random.Generator) -> dict:
+    """Random physiology, motion, light and camera settings of one recording (``make_recording``'s
+    ``params``)."""
     effects = Effects(
         pulse_amplitude=float(rng.uniform(0.006, 0.02)),
         riav=float(rng.uniform(0.0, 0.4)),
@@ -86,10 +99,20 @@ def _view_motion(n: int, fps: float, rotate_deg: float, zoom: float, rng) -> lis
     return [(a, s) for a, s in zip(ang, scl)]
 
 
+def write_boxes_csv(path, boxes) -> None:
+    """Write per-frame face boxes ``(N, 4)`` (x, y, w, h in pixels) as the generic layout's ``.boxes.csv``."""
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["frame", "x", "y", "w", "h"])
+        for k, box in enumerate(np.asarray(boxes, dtype=float)):
+            w.writerow([k] + [f"{v:.2f}" for v in box])
+
+
 def make_recording(
     path, look, params: dict, duration_s: float, fps: float, size, thermal: bool, seed: int
 ) -> dict:
-    """Render one recording to ``path`` (.mp4) with its CSV, JSON and optional thermal .npy."""
+    """Render one recording to ``path`` (.mp4) with its signals CSV, face boxes (``.boxes.csv``), JSON
+    and optional thermal .npy; ``params`` as drawn by :func:`random_recording_params`."""
     path = Path(path)
     width, height = size
     phys = physiology(
@@ -112,11 +135,18 @@ def make_recording(
             path.with_name(path.stem + ".thermal.npy"), mode="w+", dtype=np.float16, shape=(n, height, width)
         )
 
+    boxes = face_boxes(scene, phys, params["effects"], seed=seed)
+
     def frames():
         for k, (rgb, th) in enumerate(
             render_frames(scene, phys, params["effects"], seed=seed, thermal=thermal)
         ):
             m = None if view[k] is None else cv2.getRotationMatrix2D((cx, cy), view[k][0], view[k][1])
+            if m is not None:  # the view's rotation/zoom moves and scales the face box too
+                x, y, w, h = boxes[k]
+                bx, by = m @ (x + w / 2, y + h / 2, 1.0)
+                side = w * view[k][1]
+                boxes[k] = (bx - side / 2, by - side / 2, side, side)
             if m is not None:
                 rgb = cv2.warpAffine(
                     rgb, m, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT
@@ -139,6 +169,7 @@ def make_recording(
         w.writerow(["t_s", "bvp", "rsp", "hr_bpm", "rr_bpm"])
         for row in zip(phys["t"][:written], phys["bvp"], phys["rsp"], phys["hr_inst"], phys["rr_inst"]):
             w.writerow([f"{row[0]:.5f}"] + [f"{v:.5f}" for v in row[1:]])
+    write_boxes_csv(path.with_name(path.stem + ".boxes.csv"), boxes[:written])
     truth = {
         "hr_bpm": phys["hr_bpm"],
         "rr_bpm": phys["rr_bpm"],
@@ -184,6 +215,7 @@ def make_dataset(
         "fps": fps,
         "size": list(size),
         "thermal": thermal,
+        "face_boxes": True,  # every recording has NAME.boxes.csv (detector-equivalent boxes)
         "seed": seed,
         "recordings": {},
     }
@@ -193,7 +225,7 @@ def make_dataset(
         if subj not in looks:
             looks[subj] = random_look(np.random.default_rng([seed, subj, 1]))
         rng = np.random.default_rng([seed, i, 2])
-        params = _draw_recording(rng)
+        params = random_recording_params(rng)
         look = replace(looks[subj])
         name = f"s{subj:03d}_r{i % per_subject}"  # = the generic loader's recording id
         path = out / f"s{subj:03d}" / f"r{i % per_subject}.mp4"
