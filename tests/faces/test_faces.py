@@ -76,3 +76,20 @@ def test_tracker_bridges_short_gaps_and_reports_long_ones():
     assert any(bridged for _, _, bridged in gaps)
     x0, y0, x1, y1 = out[0]
     assert abs((x1 - x0) - (y1 - y0)) <= 1  # square crop
+
+
+def test_tracking_detection_with_size_bounds_and_lazy_frames():
+    from mmrphys.video import RGBFrame
+
+    frame, truth = _scene_frame(640, 480)
+    side = max(truth[2], truth[3])
+    det = FaceDetector()
+    # the tracker's search: 60-170 % of the tracked size, on a further downscaled frame
+    boxes = det.detect(frame, min_face_px=0.6 * side, max_face_px=1.7 * side)
+    assert boxes and _iou(boxes[0], truth) > 0.4
+    assert det.detect(frame, min_face_px=0.2 * side, max_face_px=0.5 * side) == []  # bounds are honoured
+    lazy = det.detect(RGBFrame(frame))  # a lazy frame is detected on its grey image
+    assert lazy and _iou(lazy[0], truth) > 0.4
+    tracker = FaceTracker(det, every_n=5)
+    xyxy = [tracker.update(RGBFrame(frame), i) for i in range(12)]
+    assert all(b is not None for b in xyxy) and tracker.n_detections == 3

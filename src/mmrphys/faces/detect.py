@@ -13,6 +13,10 @@ from mmrphys.errors import ConfigError
 # Detect on a frame downscaled to this longest side: Haar cost grows with pixel count and faces in
 # rPPG video fill a large part of the frame, so 320 px keeps them well above the 24 px minimum.
 DETECT_MAX_SIDE = 320
+# While tracking a face of known size, downscale further so the smallest face searched for is this
+# many pixels (twice the cascade's 24 px window): the box's precision is set by the 15 % scale
+# steps, not by the resolution, and the cost falls with the pixel count.
+TRACK_MIN_FACE_PX = 48
 
 # "haar" tries the default frontal cascade, then alt2 where the first finds nothing (alt2 finds more
 # low-contrast faces, e.g. dark skin in dim light; measured on synthetic faces: 30/60 -> 43/60).
@@ -62,13 +66,17 @@ class FaceDetector:
         self.scale_factor = float(scale_factor)
         self.min_neighbors = int(min_neighbors)
 
-    def detect(self, frame_rgb: np.ndarray, min_face_px: float | None = None) -> list[Box]:
+    def detect(self, frame_rgb: np.ndarray, min_face_px: float | None = None,
+               max_face_px: float | None = None) -> list[Box]:
         """Faces in an RGB (or grey) uint8 frame, largest first (empty list when none).
 
+        ``frame_rgb`` may also be a lazy frame (``mmrphys.video.frame``), whose grey image is used.
         ``min_face_px`` (frame pixels) raises the smallest face searched for, e.g. while tracking a
-        face of known size: the cascade's cost falls steeply with fewer, larger scales.
+        face of known size: the cascade's cost falls steeply with fewer, larger scales; the frame is
+        then also downscaled further (``TRACK_MIN_FACE_PX``). ``max_face_px`` bounds the largest face.
         """
-        frame = np.asarray(frame_rgb)
+        gray_of = getattr(frame_rgb, "gray", None)
+        frame = gray_of() if callable(gray_of) else np.asarray(frame_rgb)
         if frame.ndim == 3 and frame.shape[2] == 3:
             gray = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
         elif frame.ndim == 3:
@@ -79,6 +87,8 @@ class FaceDetector:
             gray = cv2.normalize(gray, None, 0, 255, cv2.NORM_MINMAX).astype(np.uint8)
         h, w = gray.shape[:2]
         s = min(1.0, self.max_side / max(h, w))
+        if min_face_px:
+            s = min(s, TRACK_MIN_FACE_PX / float(min_face_px))
         if s < 1.0:
             size = (max(1, round(w * s)), max(1, round(h * s)))
             gray = cv2.resize(gray, size, interpolation=cv2.INTER_AREA)
@@ -87,11 +97,13 @@ class FaceDetector:
         if min_face_px:
             min_px = max(min_px, int(min_face_px * s))
         min_px = min(min_px, min(gray.shape[:2]) - 1)
+        max_px = int(max_face_px * s) + 1 if max_face_px else 0
+        max_size = (max_px, max_px) if max_px > min_px else (0, 0)
         rects, neighbours = (), ()
         for cascade in self._cascades:
             rects, neighbours = cascade.detectMultiScale2(
                 gray, scaleFactor=self.scale_factor, minNeighbors=self.min_neighbors,
-                minSize=(min_px, min_px))
+                minSize=(min_px, min_px), maxSize=max_size)
             if len(rects):
                 break
         boxes = [Box(float(x / s), float(y / s), float(bw / s), float(bh / s), float(n))

@@ -86,9 +86,12 @@ class FaceTracker:
         """Box for frame ``index`` (frames must come in increasing order)."""
         self.frames_seen += 1
         if index >= self._next_detect:
-            # while tracking, look only for faces at least 60% of the tracked size (much faster)
-            min_face = 0.6 * min(self._box[2], self._box[3]) if self._box is not None else None
-            boxes = self.detector.detect(frame, min_face_px=min_face)
+            # while tracking, look only for faces of 60-170 % of the tracked size (much faster)
+            min_face = max_face = None
+            if self._box is not None:
+                min_face = 0.6 * min(self._box[2], self._box[3])
+                max_face = 1.7 * max(self._box[2], self._box[3])
+            boxes = self.detector.detect(frame, min_face_px=min_face, max_face_px=max_face)
             self.n_detections += 1
             if boxes:
                 self.n_found += 1

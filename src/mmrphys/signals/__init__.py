@@ -1,32 +1,36 @@
 """Signal processing: filters, presets, rates, HRV, quality, respiration, metrics, unsupervised methods.
 
 NumPy arrays in and out, explicit ``fs=``, rates in per-minute units (bpm, breaths/min).
+
+Submodules and names are imported on first use (PEP 562): SciPy's signal package takes about a
+second to import, and ``mmrphys estimate`` overlaps that with decoding the video.
 """
 
 from __future__ import annotations
 
-from mmrphys.signals import (
-    bland_altman,
-    filters,
-    hrv,
-    metrics,
-    presets,
-    quality,
-    rates,
-    respiration,
-    spectrum,
-    unsupervised,
-)
-from mmrphys.signals.filters import bandpass, detrend
-from mmrphys.signals.hrv import hrv_from_bvp
-from mmrphys.signals.presets import PRESETS, Preset, get_preset
-from mmrphys.signals.quality import signal_quality
-from mmrphys.signals.rates import SignalWarning, heart_rate, respiratory_rate, rolling_rates
-from mmrphys.signals.respiration import respiration_from_bvp, respiration_from_rsp
+import importlib
 
-__all__ = [
-    "bland_altman", "filters", "hrv", "metrics", "presets", "quality", "rates", "respiration", "spectrum",
-    "unsupervised", "bandpass", "detrend", "hrv_from_bvp", "PRESETS", "Preset", "get_preset",
-    "signal_quality", "SignalWarning", "heart_rate", "respiratory_rate", "rolling_rates",
-    "respiration_from_bvp", "respiration_from_rsp",
-]
+_SUBMODULES = ("bland_altman", "filters", "hrv", "metrics", "presets", "quality", "rates", "respiration",
+               "spectrum", "unsupervised")
+_NAMES = {
+    "bandpass": "filters", "detrend": "filters", "hrv_from_bvp": "hrv", "PRESETS": "presets",
+    "Preset": "presets", "get_preset": "presets", "signal_quality": "quality", "SignalWarning": "rates",
+    "heart_rate": "rates", "respiratory_rate": "rates", "rolling_rates": "rates",
+    "respiration_from_bvp": "respiration", "respiration_from_rsp": "respiration",
+}
+
+__all__ = [*_SUBMODULES, *_NAMES]
+
+
+def __getattr__(name: str):
+    if name in _SUBMODULES:
+        return importlib.import_module(f"{__name__}.{name}")
+    if name in _NAMES:
+        value = getattr(importlib.import_module(f"{__name__}.{_NAMES[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

@@ -2,8 +2,10 @@
 
 Definition (``kind="hr"``): after the preset's band-pass, take the periodogram (nfft = next pow 2) within
 the rate band, find its peak f_p, and let r be the fraction of in-band power within ±0.1 Hz of f_p and of
-2·f_p (the pulse's first harmonic, when in band). r₀ is the same fraction for a flat (white) spectrum,
-i.e. the share of in-band bins inside those windows. The index is ``clip((r − r₀)/(1 − r₀), 0, 1)``:
+2·f_p (the pulse's first harmonic, when in band); f_p is the fundamental chosen by the harmonic
+check of ``spectrum.subharmonic_bin`` (a top peak at 2·f₀ is scored around f₀). r₀ is the same
+fraction for a flat (white) spectrum, i.e. the share of in-band bins inside those windows. The index
+is ``clip((r − r₀)/(1 − r₀), 0, 1)``:
 
 * 1 — all in-band power sits at one rate and its harmonic (a clean periodic pulse);
 * 0 — power no more concentrated than white noise (or a constant signal, defined as 0).
@@ -22,7 +24,7 @@ from scipy import signal as sps
 from mmrphys.signals._checks import as_signal, check_fs, is_constant
 from mmrphys.signals.presets import Preset, _kind, get_preset
 from mmrphys.signals.rates import preprocess
-from mmrphys.signals.spectrum import next_pow2
+from mmrphys.signals.spectrum import next_pow2, subharmonic_bin
 
 __all__ = ["signal_quality", "spectral_concentration"]
 
@@ -41,7 +43,10 @@ def spectral_concentration(filtered, fs: float, band: tuple[float, float], half_
     if in_band.sum() < 2 or pxx[in_band].sum() <= 0:
         return 0.0
     fb, pb = f[in_band], pxx[in_band]
-    f_peak = fb[int(np.argmax(pb))]
+    k = int(np.argmax(pb))
+    if harmonic:  # a peak that is the pulse's 2nd harmonic is scored around its fundamental
+        k = subharmonic_bin(fb, pb, np.arange(fb.size), k)
+    f_peak = fb[k]
     near = np.abs(fb - f_peak) <= half_width_hz
     if harmonic:
         near |= np.abs(fb - 2 * f_peak) <= half_width_hz

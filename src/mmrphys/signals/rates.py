@@ -16,7 +16,7 @@ from mmrphys.errors import InputError
 from mmrphys.signals._checks import as_signal, check_band, check_fs, is_constant
 from mmrphys.signals.filters import bandpass, detrend, filtfilt_padlen
 from mmrphys.signals.presets import Preset, _kind, get_preset
-from mmrphys.signals.spectrum import peak_frequency, spectrum
+from mmrphys.signals.spectrum import SUBHARMONIC_RATIO, peak_frequency, spectrum
 
 __all__ = ["SignalWarning", "preprocess", "spectral_rate", "peak_rate", "heart_rate", "respiratory_rate",
            "rolling_rates", "spectrum", "min_samples", "detect_peaks"]
@@ -53,13 +53,24 @@ def preprocess(x, fs: float, preset: str | Preset = "mmrphys", kind: str = "hr")
 
 
 def spectral_rate(x, fs: float, band: tuple[float, float], method: str = "periodogram",
-                  refine: bool = True, welch_after_s: float = 30.0) -> float:
-    """Rate (per minute) at the PSD peak within ``band`` Hz of an already filtered signal; NaN if constant."""
+                  refine: bool = True, welch_after_s: float = 30.0, subharmonic_ratio: float = 0.0) -> float:
+    """Rate (per minute) at the PSD peak within ``band`` Hz of an already filtered signal; NaN if constant.
+
+    ``subharmonic_ratio > 0`` enables the harmonic check of :func:`mmrphys.signals.spectrum.subharmonic_bin`.
+    """
     fs = check_fs(fs)
     arr = as_signal(x, "signal", min_len=2)
     if is_constant(arr):
         return float("nan")
-    return 60.0 * peak_frequency(arr, fs, band, method=method, refine=refine, welch_after_s=welch_after_s)
+    return 60.0 * peak_frequency(arr, fs, band, method=method, refine=refine, welch_after_s=welch_after_s,
+                                 subharmonic_ratio=subharmonic_ratio)
+
+
+def _subharmonic_ratio(kind: str, refine: bool, harmonic_check: bool | None) -> float:
+    # the check is for pulse waves (HR); by default it follows ``refine``: on for end-user rates,
+    # off for the references' bin-exact numbers
+    on = refine if harmonic_check is None else bool(harmonic_check)
+    return SUBHARMONIC_RATIO if on and kind == "hr" else 0.0
 
 
 def detect_peaks(x, fs: float, max_hz: float | None = None, refine: bool = True) -> np.ndarray:
@@ -107,7 +118,7 @@ def peak_rate(x, fs: float, band: tuple[float, float] | None = None, refine: boo
     return float(60.0 / (np.mean(np.diff(pos)) / fs))
 
 
-def _rate(x, fs, preset, kind, refine, method, name) -> float:
+def _rate(x, fs, preset, kind, refine, method, name, harmonic_check=None) -> float:
     p = get_preset(preset)
     fs = check_fs(fs)
     arr = as_signal(x, name, min_len=filtfilt_padlen(p.order) + 1)
@@ -118,21 +129,24 @@ def _rate(x, fs, preset, kind, refine, method, name) -> float:
     filtered = preprocess(arr, fs, p, kind)
     if method == "fft":
         return spectral_rate(filtered, fs, p.band(kind), method=p.psd, refine=refine,
-                             welch_after_s=p.welch_after_s)
+                             welch_after_s=p.welch_after_s,
+                             subharmonic_ratio=_subharmonic_ratio(kind, refine, harmonic_check))
     if method == "peak":
         return peak_rate(filtered, fs, p.band(kind), refine=refine)
     raise InputError(f"method must be 'fft' or 'peak', got {method!r}")
 
 
 def heart_rate(bvp, fs: float, preset: str | Preset = "mmrphys", refine: bool = True,
-               method: str = "fft") -> float:
+               method: str = "fft", harmonic_check: bool | None = None) -> float:
     """Heart rate (bpm) of a BVP/PPG waveform.
 
     Steps: the preset's detrend/band-pass, then the PSD peak in the preset's HR band (``method="fft"``) or
     the mean peak interval (``method="peak"``). ``refine=True`` (default) gives a sub-bin value;
     ``refine=False`` with ``preset="toolbox"`` reproduces the rPPG-Toolbox number exactly.
+    ``harmonic_check`` (fft only; default: the value of ``refine``): when the top peak may be the pulse's
+    2nd harmonic (a peak at half its frequency holds >= 30 % of its power), report the fundamental.
     """
-    return _rate(bvp, fs, preset, "hr", refine, method, "bvp")
+    return _rate(bvp, fs, preset, "hr", refine, method, "bvp", harmonic_check)
 
 
 def respiratory_rate(rsp, fs: float, preset: str | Preset = "mmrphys", refine: bool = True,
@@ -143,12 +157,13 @@ def respiratory_rate(rsp, fs: float, preset: str | Preset = "mmrphys", refine: b
 
 def rolling_rates(x, fs: float, window_s: float = 10.0, step_s: float = 1.0, kind: str = "hr",
                   preset: str | Preset = "mmrphys", refine: bool = True,
-                  method: str = "fft") -> tuple[np.ndarray, np.ndarray]:
+                  method: str = "fft", harmonic_check: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Sliding-window rates: ``(times_s, rates)``, times at window centres, rates per minute.
 
     The whole signal is filtered once with the preset (fewer edge effects than filtering each window),
     then each window of ``window_s`` seconds, every ``step_s`` seconds, gets a rate. Windows without
-    variation give NaN. A signal shorter than one window gives two empty arrays.
+    variation give NaN. A signal shorter than one window gives two empty arrays. ``harmonic_check`` as
+    in :func:`heart_rate` (HR only; default: the value of ``refine``).
     """
     fs = check_fs(fs)
     p = get_preset(preset)
@@ -165,13 +180,14 @@ def rolling_rates(x, fs: float, window_s: float = 10.0, step_s: float = 1.0, kin
     if arr.size <= filtfilt_padlen(p.order):
         raise InputError(f"{kind} signal: {arr.size} samples, need at least {filtfilt_padlen(p.order) + 1}")
     filtered = preprocess(arr, fs, p, kind)
+    sub_ratio = _subharmonic_ratio(kind, refine, harmonic_check)
     starts = np.arange(0, arr.size - win + 1, step)
     rates = np.empty(starts.size)
     for i, s in enumerate(starts):
         seg = filtered[s:s + win]
         if method == "fft":
             rates[i] = spectral_rate(seg, fs, p.band(kind), method=p.psd, refine=refine,
-                                     welch_after_s=p.welch_after_s)
+                                     welch_after_s=p.welch_after_s, subharmonic_ratio=sub_ratio)
         elif method == "peak":
             rates[i] = peak_rate(seg, fs, p.band(kind), refine=refine)
         else:

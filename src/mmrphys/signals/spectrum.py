@@ -69,14 +69,52 @@ def zoom_power(x: np.ndarray, fs: float, f_lo: float, f_hi: float, m: int, kind:
     return freqs, power / len(segments)
 
 
+#: Default share of the top peak's power a peak at half its frequency needs to be taken as the
+#: fundamental (see :func:`subharmonic_bin`).
+SUBHARMONIC_RATIO = 0.3
+#: ... and it must also stand this many times above the median in-band power (the noise floor).
+SUBHARMONIC_FLOOR = 10.0
+
+
+def subharmonic_bin(freqs: np.ndarray, pxx: np.ndarray, idx: np.ndarray, k: int,
+                    ratio: float = SUBHARMONIC_RATIO, floor: float = SUBHARMONIC_FLOOR) -> int:
+    """The bin to take as the pulse's fundamental when the top bin ``k`` may be its 2nd harmonic.
+
+    A pulse wave is periodic, so its spectrum has power at the heart rate f₀ and its multiples; a
+    model (or a waveform with a strong dicrotic notch) can put more power at 2·f₀ than at f₀, and the
+    plain maximum then reports twice the rate. Rule: among the in-band bins ``idx`` within one bin of
+    f_k/2, take the strongest; if it is a local maximum of the spectrum, holds at least ``ratio`` of
+    the top bin's power and at least ``floor`` times the median in-band power, it is the fundamental.
+    A true fast pulse has no power at f/2 (nothing in a pulse's spectrum lies below its fundamental),
+    so it is kept. Returns ``k`` when the rule does not apply.
+    """
+    if ratio <= 0 or idx.size < 3:
+        return k
+    df = float(freqs[1] - freqs[0])
+    half = freqs[k] / 2.0
+    cand = idx[np.abs(freqs[idx] - half) <= df * 1.000001]
+    if cand.size == 0:
+        return k
+    j = int(cand[np.argmax(pxx[cand])])
+    lo_n, hi_n = pxx[max(j - 1, 0)], pxx[min(j + 1, pxx.size - 1)]
+    if pxx[j] < lo_n or pxx[j] < hi_n:
+        return k  # the slope of something else, not a peak of its own
+    if pxx[j] < ratio * pxx[k] or pxx[j] < floor * float(np.median(pxx[idx])):
+        return k
+    return j
+
+
 def peak_frequency(x, fs: float, band: tuple[float, float], method: str = "periodogram",
-                   refine: bool = True, welch_after_s: float = 30.0, nfft: int | None = None) -> float:
+                   refine: bool = True, welch_after_s: float = 30.0, nfft: int | None = None,
+                   subharmonic_ratio: float = 0.0) -> float:
     """Frequency (Hz) of the PSD maximum within ``band`` (inclusive edges, as the references mask it).
 
     ``refine=False`` returns the FFT-bin frequency exactly as the references do. ``refine=True`` zooms the
     same estimator's spectrum to 1/100 of a bin around that maximum and interpolates the top parabolically,
-    so rates are not quantised to bins (6–7 bpm steps on 10 s windows). Returns NaN when no bin falls in
-    the band.
+    so rates are not quantised to bins (6–7 bpm steps on 10 s windows). ``subharmonic_ratio > 0`` turns
+    on the harmonic check (:func:`subharmonic_bin`): a peak at half the top frequency holding at least
+    that share of its power is taken instead (0, the default, is the references' plain maximum).
+    Returns NaN when no bin falls in the band.
     """
     arr = as_signal(x, "spectrum input", min_len=2)
     fs = check_fs(fs)
@@ -88,6 +126,8 @@ def peak_frequency(x, fs: float, band: tuple[float, float], method: str = "perio
         return float("nan")
     idx = np.flatnonzero(mask)
     k = idx[int(np.argmax(pxx[idx]))]
+    if subharmonic_ratio > 0:
+        k = subharmonic_bin(freqs, pxx, idx, k, ratio=subharmonic_ratio)
     f_peak = float(freqs[k])
     if not refine:
         return f_peak

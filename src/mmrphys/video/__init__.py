@@ -1,9 +1,12 @@
 """Video input: streaming decode with real per-frame timestamps.
 
 ``open_video(path)`` decodes a file one frame at a time (PyAV) and ``frames_from_array`` wraps an
-in-memory array behind the same interface. Both iterate ``(frame_rgb uint8 HxWx3, t_s float)``.
+in-memory array behind the same interface. Both iterate ``(frame_rgb uint8 HxWx3, t_s float)``;
+``reader.frames()`` yields lazy frames instead (``.gray()``, ``.crop_rgb(xyxy, size)``, ``.rgb()``),
+decoded in a background thread, which is what the main job uses.
 """
 
+from mmrphys.video.frame import RGBFrame, YUVFrame, as_lazy_frame, prefetch
 from mmrphys.video.reader import (
     ArrayVideo,
     VideoReader,
@@ -12,4 +15,5 @@ from mmrphys.video.reader import (
     uniform_grid,
 )
 
-__all__ = ["VideoReader", "ArrayVideo", "open_video", "frames_from_array", "uniform_grid"]
+__all__ = ["VideoReader", "ArrayVideo", "open_video", "frames_from_array", "uniform_grid", "RGBFrame",
+           "YUVFrame", "as_lazy_frame", "prefetch"]

@@ -10,6 +10,11 @@ from pathlib import Path
 import numpy as np
 
 from mmrphys.errors import InputError
+from mmrphys.video.frame import RGBFrame, YUVFrame
+from mmrphys.video.frame import prefetch as _prefetch
+
+# 8-bit 4:2:0 formats whose planes YUVFrame converts itself (everything else goes through FFmpeg)
+_YUV420_FORMATS = ("yuv420p", "yuvj420p")
 
 # Decode in one thread: the machine this was tuned on has 2 cores and the other one runs face
 # detection / inference on the previous frames; FFmpeg frame threads would only contend with it.
@@ -111,6 +116,38 @@ class VideoReader:
         return None if self.n_frames is None else self.n_frames / self.fps
 
     def __iter__(self) -> Iterator[tuple[np.ndarray, float]]:
+        out_w, out_h = self.output_size
+        resize = (out_w, out_h) != (self.width, self.height)
+        for frame, t in self._decoded():
+            if resize:
+                yield frame.to_ndarray(format="rgb24", width=out_w, height=out_h, interpolation="AREA"), t
+            else:
+                yield frame.to_ndarray(format="rgb24"), t
+
+    def frames(self, prefetch: bool = True) -> Iterator[tuple[RGBFrame | YUVFrame, float]]:
+        """Like iterating the reader, but yields lazy frames (:mod:`mmrphys.video.frame`).
+
+        8-bit 4:2:0 video (nearly all H.264/HEVC/VP9/MJPEG files) gives :class:`YUVFrame`: no
+        full-frame RGB conversion, the face crop is converted alone, the grey image is the luma
+        plane. Other formats give :class:`RGBFrame`. ``prefetch`` decodes in a background thread.
+        """
+        it = self._lazy_frames()
+        return _prefetch(it) if prefetch else it
+
+    def _lazy_frames(self) -> Iterator[tuple[RGBFrame | YUVFrame, float]]:
+        out_size = self.output_size
+        resize = out_size != (self.width, self.height)
+        for frame, t in self._decoded():
+            if frame.format.name in _YUV420_FORMATS:
+                yield YUVFrame(frame, rgb_size=out_size), t
+            elif resize:
+                yield RGBFrame(frame.to_ndarray(format="rgb24", width=out_size[0], height=out_size[1],
+                                                interpolation="AREA")), t
+            else:
+                yield RGBFrame(frame.to_ndarray(format="rgb24")), t
+
+    def _decoded(self):
+        """(PyAV VideoFrame, t_s) with time from the first frame, strictly increasing."""
         import av
 
         container = self._open()
@@ -118,8 +155,6 @@ class VideoReader:
             stream = container.streams.video[0]
             stream.thread_count = max(1, int(self.threads))
             stream.thread_type = "SLICE" if self.threads <= 1 else "AUTO"
-            out_w, out_h = self.output_size
-            resize = (out_w, out_h) != (self.width, self.height)
             t0 = None
             last_t = -math.inf
             index = 0
@@ -149,13 +184,9 @@ class VideoReader:
                     dropped += 1
                     continue
                 last_t = t
-                if resize:
-                    rgb = frame.to_ndarray(format="rgb24", width=out_w, height=out_h, interpolation="AREA")
-                else:
-                    rgb = frame.to_ndarray(format="rgb24")
                 index += 1
                 self.frames_read = index
-                yield rgb, t
+                yield frame, t
             if index == 0:
                 raise InputError(f"{self.path}: no decodable frames")
             if dropped:
@@ -223,6 +254,11 @@ class ArrayVideo:
     def __iter__(self) -> Iterator[tuple[np.ndarray, float]]:
         for frame, t in zip(self._frames, self._t):
             yield _to_rgb8(frame, self.bit_depth), float(t)
+
+    def frames(self, prefetch: bool = False) -> Iterator[tuple[RGBFrame, float]]:
+        """The frames as :class:`RGBFrame` (the lazy-frame interface of :meth:`VideoReader.frames`)."""
+        it = ((RGBFrame(f), t) for f, t in self)
+        return _prefetch(it) if prefetch else it
 
 
 def _to_rgb8(frame: np.ndarray, bit_depth: int) -> np.ndarray:

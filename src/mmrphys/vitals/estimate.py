@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import sys
+import threading
 import warnings as _warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,9 +20,9 @@ from pathlib import Path
 import numpy as np
 
 from mmrphys.errors import ConfigError, InputError, WeightsError
-from mmrphys.faces import FaceDetector, FaceTracker, crop_resize
+from mmrphys.faces import FaceDetector, FaceTracker
 from mmrphys.tensors import OverlapAdd, StreamResampler, WindowStream
-from mmrphys.video import VideoReader, frames_from_array, open_video, uniform_grid
+from mmrphys.video import VideoReader, as_lazy_frame, frames_from_array, open_video, uniform_grid
 from mmrphys.vitals.result import Result
 
 #: The method used when none is given. A single constant: the training issue switches it to
@@ -44,7 +45,13 @@ ROLLING_STEP_S = 1.0
 #: Neural models were trained at 30 fps; videos far from it are resampled to it.
 MODEL_FS = 30.0
 MODEL_WINDOW_FRAMES = 181
-MODEL_BATCH = 4
+#: Overlap of consecutive model windows. With 50 % and the Hann taper every output comes mostly
+#: from the middle of a window (where the model has context on both sides) and is the average of two
+#: windows. Inference is ~95 % of the model path's CPU time and scales with 1 / (1 - overlap); 25 %
+#: was tried (-30 % time) and moved subject 4 of ubfc-rppg-mini from +0.7 to -13.6 bpm with the
+#: authors' SCAMPS model (0 % and 50 %: +0.7), so the cheaper setting was not adopted.
+MODEL_WINDOW_OVERLAP = 0.5
+MODEL_BATCH = 2
 #: Crop size for the colour traces of the unsupervised methods (area-averaged, so the skin mean
 #: is that of the full-resolution crop up to rounding).
 TRACE_CROP = 72
@@ -60,10 +67,39 @@ class _ModelSpec:
     weights: str
 
 
-def _unsupervised_methods() -> dict:
-    from mmrphys.signals.unsupervised import METHODS
+#: ``mmrphys.signals.unsupervised.METHODS``' names, spelled out so that checking ``method`` does not
+#: import SciPy before decoding starts (tested equal).
+UNSUPERVISED_METHODS = ("green", "ica", "chrom", "pos", "lgi", "pbv", "omit")
 
-    return METHODS
+
+def _unsupervised_method(name: str):
+    from mmrphys.signals.unsupervised import get_method
+
+    return get_method(name)
+
+
+def _warm_imports() -> None:
+    """Import the signal stage (SciPy: ~1 s of CPU) in a background thread while frames decode."""
+
+    def work() -> None:
+        try:
+            import mmrphys.signals.hrv  # noqa: F401
+            import mmrphys.signals.quality  # noqa: F401
+            import mmrphys.signals.rates  # noqa: F401
+            import mmrphys.signals.respiration  # noqa: F401
+            from mmrphys.signals.unsupervised import METHODS  # noqa: F401
+        except Exception:  # pragma: no cover - the main thread imports again and reports
+            pass
+
+    threading.Thread(target=work, name="mmrphys-imports", daemon=True).start()
+
+
+def _lazy_frames(reader):
+    """``(lazy frame, t)`` pairs: the reader's own (YUV crops, decoding in a thread) when it has them."""
+    frames = getattr(reader, "frames", None)
+    if callable(frames):
+        return frames()
+    return ((as_lazy_frame(f), t) for f, t in reader)
 
 
 def _load_model(method: str, weights) -> _ModelSpec:
@@ -111,7 +147,7 @@ class _ModelRunner:
         win = MODEL_WINDOW_FRAMES
         win = (win - 1) // spec.multiple * spec.multiple + 1
         self.win = win
-        self.stride = (win - 1) // 2
+        self.stride = max(1, int(round((win - 1) * (1.0 - MODEL_WINDOW_OVERLAP))))
         min_frames = int(math.ceil(MIN_DURATION_S * fs))
         self.min_win = max(2 * spec.multiple + 1, min(win, min_frames))
         self.resampler = StreamResampler(fs, t0=t0, max_gap_s=0.5, dtype=np.uint8)
@@ -232,7 +268,7 @@ def estimate(source, method: str | None = None, weights=None, fps: float | None 
     one-line reason; a face seen in only part of the clip gives a partial result with warnings.
     """
     method = (method or DEFAULT_METHOD).lower()
-    unsupervised = _unsupervised_methods()
+    unsupervised = UNSUPERVISED_METHODS
     spec = None
     if method not in unsupervised:
         from mmrphys.models import list_models
@@ -245,6 +281,7 @@ def estimate(source, method: str | None = None, weights=None, fps: float | None 
         raise ConfigError(f"method {method!r} takes no weights; use --method mmrphys with --weights")
 
     reader = _open_source(source, fps, timestamps, max_side)
+    _warm_imports()
     warnings: list[str] = []
     src_fps = float(reader.fps)
     if getattr(reader, "is_grayscale", False) and method != "green" and spec is None:
@@ -269,7 +306,7 @@ def estimate(source, method: str | None = None, weights=None, fps: float | None 
     runner = _ModelRunner(spec, fs, 0.0) if spec is not None else None
     crop_size = spec.size if spec is not None else TRACE_CROP
 
-    from mmrphys.signals.unsupervised.traces import mean_rgb
+    from mmrphys.faces.skin import skin_mean_rgb
 
     ts: list[float] = []
     rgb: list[np.ndarray] = []
@@ -280,7 +317,7 @@ def estimate(source, method: str | None = None, weights=None, fps: float | None 
     report_at = int(0.3 * (reader.n_frames or 0))  # a frame from inside the clip for the report
     index = 0
     try:
-        for index, (frame, t) in enumerate(reader):
+        for index, (frame, t) in enumerate(_lazy_frames(reader)):
             box = tracker.update(frame, index)
             ts.append(t)
             has_box.append(box is not None)
@@ -289,10 +326,12 @@ def estimate(source, method: str | None = None, weights=None, fps: float | None 
                 if runner is not None:
                     runner.push(None, t)
             else:
-                crop = crop_resize(frame, box, crop_size)
-                rgb.append(mean_rgb(crop, skin=True))
+                crop = frame.crop_rgb(box, crop_size)
                 if runner is not None:
+                    rgb.append(nan3)  # a model takes the crops; no colour trace needed
                     runner.push(crop, t)
+                else:
+                    rgb.append(skin_mean_rgb(crop))
                 if report_frame is None or index == report_at:
                     report_frame, report_box = _thumbnail(frame, box)
             if bar is not None:
@@ -341,7 +380,7 @@ def estimate(source, method: str | None = None, weights=None, fps: float | None 
         if spec is None:
             seg_rgb = np.stack([np.interp(grid[s:e], t_src[valid_src], rgb_arr[valid_src, c])
                                 for c in range(3)], 1)
-            bvp[s:e] = _bvp_unsupervised(unsupervised[method], seg_rgb, fs)
+            bvp[s:e] = _bvp_unsupervised(_unsupervised_method(method), seg_rgb, fs)
         else:
             bvp[s:e] = model_out["bvp"][s:e]
         if rsp_from_model:
@@ -371,15 +410,17 @@ def estimate(source, method: str | None = None, weights=None, fps: float | None 
     )
 
 
-def _thumbnail(frame: np.ndarray, box) -> tuple[np.ndarray, tuple]:
-    """A copy of ``frame`` at most 480 px on its long side, with ``box`` scaled to it."""
+def _thumbnail(lazy_frame, box) -> tuple[np.ndarray, tuple]:
+    """A copy of the frame at most 480 px on its long side, with ``box`` scaled to it."""
     import cv2
 
+    frame = lazy_frame.rgb()
+    to_rgb = frame.shape[1] / lazy_frame.shape[1]  # the RGB image may be downscaled (max_side)
     s = min(1.0, 480 / max(frame.shape[:2]))
     if s < 1.0:
         frame = cv2.resize(frame, (round(frame.shape[1] * s), round(frame.shape[0] * s)),
                            interpolation=cv2.INTER_AREA)
-    return frame.copy(), tuple(float(v) * s for v in box)
+    return frame.copy(), tuple(float(v) * s * to_rgb for v in box)
 
 
 def _longest_run(mask: np.ndarray) -> int:

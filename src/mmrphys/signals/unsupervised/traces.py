@@ -13,19 +13,13 @@ import cv2
 import numpy as np
 
 from mmrphys.errors import InputError
-
-CR_RANGE = (133, 173)
-CB_RANGE = (77, 127)
+from mmrphys.faces.skin import CB_RANGE, CR_RANGE  # noqa: F401  (re-exported)
+from mmrphys.faces.skin import skin_mask_u8 as _skin_mask_u8
 
 
 def skin_mask(frame_rgb: np.ndarray) -> np.ndarray:
     """Boolean (H, W) mask of skin-coloured pixels of a uint8 RGB image."""
     return _skin_mask_u8(np.ascontiguousarray(frame_rgb, dtype=np.uint8)) > 0
-
-
-def _skin_mask_u8(img: np.ndarray) -> np.ndarray:
-    ycrcb = cv2.cvtColor(img, cv2.COLOR_RGB2YCrCb)
-    return cv2.inRange(ycrcb, (0, CR_RANGE[0], CB_RANGE[0]), (255, CR_RANGE[1], CB_RANGE[1]))
 
 
 def mean_rgb(frame_rgb, xyxy=None, skin: bool = False, min_skin_fraction: float = 0.05) -> np.ndarray:
