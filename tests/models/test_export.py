@@ -63,3 +63,19 @@ def test_cli_export(tmp_path, capsys):
     assert out.is_file() and "max |z(onnx) - z(torch)|" in capsys.readouterr().out
     assert main(["export-onnx", "--weights", str(tmp_path / "none.pt"), "--out", str(out)]) == 2
     assert "no such weights file" in capsys.readouterr().err
+
+
+def test_bigsmall_export_names_au_and_records_its_frame_multiple(tmp_path):
+    torch.manual_seed(0)
+    net = models.create("bigsmall")
+    step = net.frame_multiple
+    path = export_onnx(net, tmp_path / "bigsmall.onnx", frames=4 * step + 1, check=False)
+    proto = onnx.load(path)
+    assert [o.name for o in proto.graph.output] == ["rPPG", "rRSP", "AU"]
+    assert {p.key: p.value for p in proto.metadata_props}["mmrphys.frame_multiple"] == str(step)
+    sess = onnx_session(path, threads=1)
+    out = run_onnx(sess, np.random.default_rng(0).random((1, 3, 2 * step + 1, 144, 144), dtype=np.float32))
+    assert set(out) == {"bvp", "rsp", "au"} and out["bvp"].shape == (1, 2 * step)
+    assert compare_onnx(sess, net, 2 * step + 1) <= 1e-4
+    with pytest.raises(InputError, match=f"multiple of {step}"):
+        run_onnx(sess, np.zeros((1, 3, step + 2, 144, 144), np.float32))

@@ -2,42 +2,137 @@
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 import torch
 
+from mmrphys.errors import InputError
 from mmrphys.models import create
-from mmrphys.models.fast_inference import FastConvBlock3D, optimize
+from mmrphys.models import fast_inference as fi
+from mmrphys.models.fast_inference import FastConvBlock3D, FoldedModel, channel_stats, optimize
+
+CL = torch.channels_last_3d
 
 
 def _z(v: torch.Tensor) -> torch.Tensor:
     return (v - v.mean(-1, keepdim=True)) / v.std(-1, keepdim=True)
 
 
+def _max_dz(out: dict, ref: dict) -> float:
+    assert set(out) == set(ref)
+    for task in ref:
+        assert out[task].shape == ref[task].shape
+    return max(float((_z(out[t]) - _z(ref[t])).abs().max()) for t in ref)
+
+
 @pytest.mark.parametrize(
-    "name, kw, size, frames",
+    "name, kw, size, frames, folded",
     [
-        ("mmrphys_lef", dict(tasks=("bvp", "rsp"), in_channels=3), 72, 21),
-        ("mmrphys_sef", dict(tasks=("bvp", "rsp"), in_channels=3), 9, 41),
-        ("mmrphys_mef", dict(tasks=("bvp",), in_channels=3), 36, 17),
-        ("factorizephys", dict(attention="fsam"), 72, 17),
-        ("factorizephys", dict(attention="fsam", attention_at_inference=True), 72, 17),
+        ("mmrphys_lef", dict(tasks=("bvp", "rsp"), in_channels=3), 72, 21, True),
+        ("mmrphys_lef", dict(tasks=("bvp",), in_channels=3), 72, 18, True),
+        ("mmrphys_mef", dict(tasks=("bvp", "rsp"), in_channels=3), 36, 17, True),
+        ("mmrphys_mef", dict(tasks=("bvp",), in_channels=3), 36, 17, True),
+        ("mmrphys_sef", dict(tasks=("bvp", "rsp"), in_channels=3), 9, 41, True),
+        ("mmrphys_sef", dict(tasks=("bvp",), in_channels=3), 9, 30, True),
+        ("mmrphys_llf", dict(), 72, 13, True),
+        ("mmrphys_snf", dict(), 9, 21, True),
+        ("factorizephys", dict(attention="fsam"), 72, 17, True),
+        ("factorizephys", dict(attention="fsam", attention_at_inference=True), 72, 17, False),
     ],
 )
-def test_fast_path_equals_model(name, kw, size, frames):
+def test_fast_path_equals_model(name, kw, size, frames, folded):
     torch.manual_seed(0)
     model = create(name, **kw)
     model.train()  # the fast copy must be an eval-mode copy whatever the original's mode
     fast = optimize(model)
-    assert any(isinstance(m, FastConvBlock3D) for m in fast.modules())
+    assert isinstance(fast.model, FoldedModel) is folded
     assert model.training  # the original is untouched
-    x = torch.rand(2, 3, frames, size, size) * 255
+    x = torch.rand(2, model.in_channels, frames, size, size) * 255
     with torch.no_grad():
         ref = model.eval()(x)
-    out = fast(x)
-    assert set(out) == set(ref) == set(model.tasks)
-    for task in ref:
-        assert out[task].shape == ref[task].shape
-        assert float((_z(out[task]) - _z(ref[task])).abs().max()) <= 1e-4
+    assert _max_dz(fast(x), ref) <= 1e-4
+
+
+def test_unfolded_and_fused_block_paths_equal_model():
+    torch.manual_seed(1)
+    model = create("mmrphys_lef", tasks=("bvp", "rsp"), in_channels=3).eval()
+    fast = optimize(model, fold=False)
+    assert any(isinstance(m, FastConvBlock3D) for m in fast.modules())
+    x = torch.rand(1, 3, 25, 72, 72) * 255
+    with torch.no_grad():
+        ref = model(x)
+    assert _max_dz(fast(x), ref) <= 1e-4
+
+
+def test_lef_full_clip_181x72x72():
+    """The benchmarked case: batch 1, 181 frames, BVP + RSP, large instance norms folded."""
+    torch.manual_seed(2)
+    model = create("mmrphys_lef", tasks=("bvp", "rsp"), in_channels=3).eval()
+    fast = optimize(model)
+    x = torch.rand(1, 3, 181, 72, 72) * 255
+    materialized = []
+    original = fi._Pending.materialize
+
+    def spy(self):
+        if self.mean is not None and self.y.numel() >= fi._FOLD_MIN_NUMEL:
+            materialized.append(tuple(self.y.shape))
+        return original(self)
+
+    fi._Pending.materialize = spy
+    try:
+        out = fast(x)
+    finally:
+        fi._Pending.materialize = original
+    # L has no spatial padding: no normalisation pass over any large activation
+    assert materialized == []
+    with torch.no_grad():
+        ref = model(x)
+    assert out["bvp"].shape == out["rsp"].shape == (1, 180)
+    assert _max_dz(out, ref) <= 1e-4
+
+
+def test_official_weights_on_a_real_clip(official_dir, ubfc_mini):
+    from mmrphys.models.checkpoints import load_official
+
+    av = pytest.importorskip("av")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = load_official(official_dir / "SCAMPS_MMRPhysLEF_BVP_RSP_RGBx180x72_SFSAM_Label_Epoch0.pth")
+    video = next(iter(sorted(ubfc_mini.glob("*/vid.mp4"))))
+    frames = []
+    with av.open(str(video)) as container:
+        for frame in container.decode(video=0):
+            frames.append(torch.from_numpy(frame.to_ndarray(format="rgb24")).float())
+            if len(frames) == 41:
+                break
+    clip = torch.stack(frames).permute(3, 0, 1, 2)  # (3, T+1, H, W)
+    side = min(clip.shape[-2:])
+    clip = torch.nn.functional.interpolate(clip[..., :side, :side], size=(72, 72), mode="area")[None]
+    with torch.no_grad():
+        ref = model(clip)
+    assert _max_dz(optimize(model)(clip), ref) <= 1e-4
+
+
+def test_channel_stats_match_instance_norm_statistics():
+    torch.manual_seed(3)
+    y = torch.tanh(torch.randn(1, 16, 20, 11, 11)).contiguous(memory_format=CL)
+    y[:, 5] = 0.9 + 1e-3 * torch.randn(20, 11, 11)  # mean ≫ std: the one-pass variance would cancel
+    mean, rstd = channel_stats(y)
+    var, ref_mean = torch.var_mean(y.double(), dim=(0, 2, 3, 4), correction=0)
+    assert torch.allclose(mean.double(), ref_mean, atol=1e-6)
+    assert torch.allclose(rstd.double(), (var + 1e-5).rsqrt(), rtol=1e-5)
+
+
+def test_fast_path_checks_inputs_like_the_model():
+    fast = optimize(create("mmrphys_lef", tasks=("bvp", "rsp"), in_channels=3))
+    with pytest.raises(InputError, match="multiple of 4"):
+        fast(torch.rand(1, 3, 20, 72, 72))
+    with pytest.raises(InputError, match="channels"):
+        fast(torch.rand(1, 2, 21, 72, 72))
+    # an RGBT clip is accepted by an RGB model, which uses its first three channels
+    x = torch.rand(1, 4, 9, 72, 72)
+    assert _max_dz(fast(x), fast(x[:, :3].clone())) == 0.0
 
 
 def test_fast_path_keeps_the_model_contract():
@@ -50,3 +145,4 @@ def test_fast_path_keeps_the_model_contract():
         model.frame_multiple,
     )
     assert not any(p.requires_grad for p in fast.parameters())
+    assert fi.retain_freed_memory() in (True, False)  # idempotent; True under glibc

@@ -530,11 +530,18 @@ def _run_pool(recs, settings, cache, n_workers, finish) -> list[Recording]:
             running = {}
             while queue or running:
                 while queue and len(running) < n_workers and not broke:
-                    rec = queue.pop(0)
-                    running[ex.submit(_worker, rec, settings, str(cache))] = rec
+                    try:
+                        fut = ex.submit(_worker, rec := queue[0], settings, str(cache))
+                    except BrokenProcessPool:
+                        # a worker died between two completions: this recording never started,
+                        # so it stays queued for the next pool
+                        broke = True
+                        break
+                    queue.pop(0)
+                    running[fut] = rec
                 if not running:
                     break
-                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                done, _ = wait(running, return_when=FIRST_COMPLETED) if not broke else (set(), None)
                 for fut in done:
                     rec = running.pop(fut)
                     try:

@@ -20,7 +20,7 @@ from torch import nn
 
 from mmrphys.errors import ConfigError, InputError
 
-OUTPUT_NAMES = {"bvp": "rPPG", "rsp": "rRSP"}
+OUTPUT_NAMES = {"bvp": "rPPG", "rsp": "rRSP", "au": "AU"}  # official names; AU: BigSmall
 INPUT_NAME = "input"
 
 
@@ -100,6 +100,7 @@ def export_onnx(
             do_constant_folding=True,
             dynamo=False,
         )
+    _set_frame_multiple(path, int(getattr(net, "frame_multiple", 1) or 1))
     if check:
         t = x.shape[2] - 1
         step = max(int(getattr(net, "frame_multiple", 1)), 1)
@@ -110,6 +111,26 @@ def export_onnx(
             if diff > atol:
                 raise RuntimeError(f"{path}: ONNX output differs from PyTorch by {diff:.2e} at {f} frames")
     return path
+
+
+FRAME_MULTIPLE_KEY = "mmrphys.frame_multiple"  # ONNX metadata: T must be a multiple of this
+
+
+def _set_frame_multiple(path: Path, multiple: int) -> None:
+    import onnx
+
+    proto = onnx.load(str(path))
+    entry = proto.metadata_props.add()
+    entry.key, entry.value = FRAME_MULTIPLE_KEY, str(multiple)
+    onnx.save(proto, str(path))
+
+
+def frame_multiple(session) -> int:
+    """T must be a multiple of this for ``session``: our export's metadata, else 4 when it has rRSP."""
+    meta = session.get_modelmeta().custom_metadata_map
+    if FRAME_MULTIPLE_KEY in meta:
+        return max(int(meta[FRAME_MULTIPLE_KEY]), 1)
+    return 4 if OUTPUT_NAMES["rsp"] in [o.name for o in session.get_outputs()] else 1
 
 
 def onnx_session(path, threads: int | None = None, optimize: bool = True):
@@ -127,17 +148,17 @@ def onnx_session(path, threads: int | None = None, optimize: bool = True):
 
 
 def run_onnx(session, x) -> dict[str, np.ndarray]:
-    """Run an exported model: (B, C, T+1, H, W) array → ``{"bvp": (B, T), "rsp": (B, T)}``."""
+    """Run an exported model: (B, C, T+1, H, W) array → ``{"bvp": (B, T), "rsp": (B, T)[, "au": ...]}``."""
     x = np.ascontiguousarray(np.asarray(x, dtype=np.float32))
     shape = session.get_inputs()[0].shape
     if x.ndim != 5 or (isinstance(shape[1], int) and x.shape[1] != shape[1]):
         raise InputError(f"ONNX model expects (B, {shape[1]}, T+1, H, W); got {x.shape}")
-    names = [o.name for o in session.get_outputs()]
-    if OUTPUT_NAMES["rsp"] in names and (x.shape[2] - 1) % 4:
-        t = x.shape[2] - 1
+    step, t = frame_multiple(session), x.shape[2] - 1
+    if t % step:
+        why = "when RSP is estimated" if step == 4 else "for this model"
         raise InputError(
-            f"T = frames - 1 = {t} must be a multiple of 4 when RSP is estimated; "
-            f"use {t // 4 * 4 + 1} or {t // 4 * 4 + 5} frames"
+            f"T = frames - 1 = {t} must be a multiple of {step} {why}; "
+            f"use {t // step * step + 1} or {t // step * step + step + 1} frames"
         )
     outs = session.run(None, {session.get_inputs()[0].name: x})
     task_of = {v: k for k, v in OUTPUT_NAMES.items()}

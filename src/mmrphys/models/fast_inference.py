@@ -1,25 +1,37 @@
 """A faster CPU inference path for MMRPhys and FactorizePhys, numerically equal to the PyTorch model.
 
-Where the time goes (profiled on a 2-core Xeon, MMRPhys-LEF, 181x72x72): ~55 % in the 3D convs,
-~30 % in ``InstanceNorm3d`` and ~15 % in ``Tanh``; the official ONNX export spends 83 % in its
-(Conv+Tanh fused) convs and 14 % in instance norm. Three changes, none of which alters the maths:
+Where the time goes (MMRPhys-LEF, 181x72x72, 1 thread, CPU time on the shared 2-core Xeon): the
+official ONNX spends ~75 % in onnxruntime's 3D convs (im2col + SGEMM, ~20-25 GMAC/s on these
+3-16 channel layers) and most of the rest in instance norm. oneDNN's brgemm 3D convolution on
+channels-last (NDHWC) tensors runs the 16-channel layers at ~40-60 GMAC/s (~25-35 for the
+3-channel first layers): the fastest engine we measured. Rewriting each 3×3×3 conv time-major as
+one Conv2d over three stacked frames was no faster, neither in onnxruntime (NCHWc) nor in oneDNN
+(docs/benchmarks.md), so this path keeps NDHWC 3D convs and strips what surrounds them:
 
-1. Convs run on channels-last (NDHWC) tensors, where oneDNN's direct 3D convolution is 1.2-5x
-   faster than on NCDHW for these narrow (3-16 channel) layers.
-2. Tanh runs in place on the conv output.
-3. Optionally (``compile=True``) the result is compiled with TorchInductor and frozen weights, which
-   fuses Tanh into the convolution and the normalisation into generated loops. This costs a one-off
-   compilation (tens of seconds) per input shape.
+1. Each ``ConvBlock3D`` is one oneDNN convolution with Tanh fused as a post-op
+   (``torch.ops.mkldnn._convolution_pointwise``), writing NDHWC.
+2. Instance-norm statistics take one memory pass (:func:`channel_stats`: block sums and the
+   diagonal of a block Gram matrix while the block is in cache), with a two-pass fallback where
+   E[y²] − E[y]² would cancel.
+3. (``fold=True``, default; :class:`FoldedModel`) the normalisation of every large activation is
+   folded into the next conv — weights scaled by 1/σ per input channel, −Σ μ/σ·W as a bias, the
+   few output frames whose window reaches the temporal padding recomputed with mean-valued
+   padding frames — so no pass rewrites those activations. Exact; skipped where spatial padding or
+   |μ|/σ > 10 would make it inexact or ill-conditioned (then the norm is applied in place).
+   ``fold=False`` swaps in :class:`FastConvBlock3D` (in-place norm) instead; both measured alike.
+4. The input's temporal difference is written straight to NDHWC; dropout becomes identity; work on
+   small tensors runs on one thread (fork/join stalls on a busy machine).
+5. (``retain_memory=True``, default) glibc keeps freed memory: PyTorch's CPU allocator has no
+   cache, so every activation over 32 MB was a fresh ``mmap`` with ~14k page faults per call
+   (onnxruntime has its arena). Process-wide; see :func:`retain_freed_memory`.
 
-Dropout layers become identities; factorization attention, which does not run at inference, is
-untouched. The returned module has the same ``forward`` and outputs as the original in eval mode
-(max abs difference ~1e-6 on z-scored outputs).
+``compile=True`` instead compiles a plain channels-last copy with TorchInductor (frozen weights); it
+costs a one-off compilation (~100 s under load) per input shape and was not faster.
 
-Measured under heavy load on the shared 2-core machine (see docs/benchmarks.md): the eager changes
-alone gain little or nothing; the gain comes with ``compile=True`` (~1.6x over the official ONNX at 1
-thread). Folding each instance norm into the next conv (scaled weights minus a boundary-aware
-constant) was tried and dropped: exact, but slower, because Inductor can no longer prepack constant
-weights for oneDNN.
+Factorization attention, which does not run at inference, is untouched; where it does run at
+inference (``attention_at_inference=True``) the module-swap path runs it unchanged on NDHWC
+tensors. The returned module keeps the model's ``forward`` contract in eval mode (max |Δ| ≤ 1e-5
+after z-scoring in tests, ~4e-6 typical).
 
 >>> fast = fast_inference.optimize(models.create("mmrphys_lef"))
 >>> out = fast(frames)        # (B, C, T+1, H, W) -> {"bvp": (B, T), "rsp": (B, T)}
@@ -28,57 +40,396 @@ weights for oneDNN.
 from __future__ import annotations
 
 import copy
+import ctypes
+import ctypes.util
+import sys
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mmrphys.models.layers import ConvBlock3D
+from mmrphys.models.layers import ConvBlock3D, DiffNormalize, check_clip
 
 EPS = 1e-5  # InstanceNorm3d's default
+CL = torch.channels_last_3d
+# Above this mean²/var ratio the one-pass variance E[y²] − E[y]² (fp32 sums with ~5e-6 relative
+# error over ~1e6 terms) could lose more than ~5e-5 relative accuracy; such channels get two passes.
+_CANCELLATION_RATIO = 10.0
+# Folding skips activations whose |mean|/std exceeds 10 (conv(y·rstd) − conv(mean·rstd) cancels).
+_FOLD_RATIO = 100.0
+# Smaller activations are normalised in place instead: the pass is cheap, and each fold costs
+# extra small calls (a border conv), which multi-threaded runs on a busy machine pay dearly for.
+_FOLD_MIN_NUMEL = 1 << 20
+# Work on fewer elements than this runs on one thread: with several threads each call is a
+# fork/join, and on a shared machine one descheduled worker stalls it for a whole time slice.
+_SERIAL_NUMEL = 1 << 19
+_STATS_BLOCK = 1 << 18  # floats per block of the statistics pass (1 MB: stays in L2)
+
+
+def _has_fused_conv() -> bool:
+    return torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_convolution_pointwise")
+
+
+def conv3d_cl(x: torch.Tensor, weight: torch.Tensor, stride, padding, tanh: bool, bias=None) -> torch.Tensor:
+    """3D conv on NDHWC memory, optionally with Tanh fused (oneDNN post-op after the bias)."""
+    x = x.contiguous(memory_format=CL)
+    if _FUSED:
+        return torch.ops.mkldnn._convolution_pointwise(
+            x, weight, bias, list(padding), list(stride), [1, 1, 1], 1, "tanh" if tanh else "none", [], ""
+        )
+    y = F.conv3d(x, weight, bias, stride, padding)
+    return torch.tanh_(y) if tanh else y
+
+
+class _serial:
+    """Run the enclosed torch calls on one intra-op thread (no-op when already single-threaded)."""
+
+    def __enter__(self):
+        self.threads = torch.get_num_threads()
+        if self.threads > 1:
+            torch.set_num_threads(1)
+
+    def __exit__(self, *exc):
+        if self.threads > 1:
+            torch.set_num_threads(self.threads)
+
+
+def _rows(y: torch.Tensor) -> torch.Tensor:
+    """(N, C) view of a batch-1 NDHWC (1, C, T, H, W) tensor."""
+    return y.permute(0, 2, 3, 4, 1).reshape(-1, y.shape[1])
+
+
+def channel_stats(y: torch.Tensor, eps: float = EPS) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel mean and 1/sqrt(var + eps) of a batch-1 NDHWC tensor, each of shape (C,).
+
+    One memory pass over the (N, C) view in ~1 MB blocks: a cascade ``sum`` gives each block's
+    sums and, while the block is still in cache, the diagonal of its (C×C) Gram matrix (one SGEMM)
+    its sums of squares; far faster than ``var_mean`` over a strided channel axis. The loop runs on
+    one thread (many small fork/joins stall on a shared machine). Channels whose mean dominates
+    their variance, where E[y²] − E[y]² would cancel, are recomputed in two passes.
+    """
+    rows = _rows(y)
+    n, c = rows.shape
+    step = max(_STATS_BLOCK // max(c, 1), 1)
+    total = torch.zeros(c, dtype=rows.dtype)
+    gram = torch.zeros(c, c, dtype=rows.dtype)
+    with _serial():
+        for i in range(0, n, step):
+            block = rows[i : i + step]
+            total += block.sum(0)
+            gram.addmm_(block.T, block)
+    mean = total / n
+    var = gram.diagonal() / n - mean * mean
+    if bool((mean * mean > _CANCELLATION_RATIO * var).any()):
+        var = (rows - mean).square_().mean(0)
+    return mean, torch.rsqrt(var.clamp_min(0) + eps)
+
+
+def instance_norm_(y: torch.Tensor, eps: float = EPS) -> torch.Tensor:
+    """Non-affine instance norm of an NDHWC (B, C, T, H, W) tensor, in place; returns ``y``."""
+    for i in range(y.shape[0]):
+        yi = y[i : i + 1]
+        mean, rstd = channel_stats(yi, eps)
+        rows = _rows(yi)
+        torch.addcmul(-mean * rstd, rows, rstd, out=rows)
+    return y
 
 
 class FastConvBlock3D(nn.Module):
-    """Channels-last ``Conv3d`` followed by in-place Tanh and non-affine instance norm."""
+    """``ConvBlock3D`` as one fused conv+Tanh (oneDNN) and an in-place instance norm, on NDHWC."""
+
+    def __init__(self, block: ConvBlock3D):
+        super().__init__()
+        conv = block.conv
+        self.stride, self.padding = tuple(conv.stride), tuple(conv.padding)
+        self.eps = getattr(block.norm, "eps", EPS)
+        self.weight = nn.Parameter(conv.weight.detach().contiguous(memory_format=CL), requires_grad=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return instance_norm_(conv3d_cl(x, self.weight, self.stride, self.padding, tanh=True), self.eps)
+
+
+class FastConv3d(nn.Module):
+    """A plain bias-free ``Conv3d`` (the heads' last layer) on NDHWC."""
+
+    def __init__(self, conv: nn.Conv3d):
+        super().__init__()
+        self.stride, self.padding = tuple(conv.stride), tuple(conv.padding)
+        self.weight = nn.Parameter(conv.weight.detach().contiguous(memory_format=CL), requires_grad=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return conv3d_cl(x, self.weight, self.stride, self.padding, tanh=False)
+
+
+class FastDiffNormalize(nn.Module):
+    """:class:`DiffNormalize` (per-channel instance norm of the first difference) written to NDHWC."""
+
+    def __init__(self, norm: DiffNormalize):
+        super().__init__()
+        self.reference = norm  # channel checks and messages
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return instance_norm_(diff_cl(x, self.reference))
+
+
+def diff_cl(x: torch.Tensor, norm: DiffNormalize) -> torch.Tensor:
+    """First temporal difference of the channels ``norm`` uses, written to a new NDHWC tensor."""
+    ch, c = norm.in_channels, x.shape[1]
+    if c != ch:
+        if not (c == 4 and ch in (1, 3)):
+            norm(x[:, :, :2])  # raises the reference InputError for a wrong channel count
+        x = x[:, :3] if ch == 3 else x[:, -1:]
+    b, c, t1, h, w = x.shape
+    d = torch.empty((b, c, t1 - 1, h, w), dtype=x.dtype, memory_format=CL)
+    return torch.sub(x[:, :, 1:], x[:, :, :-1], out=d)
+
+
+class _Pending:
+    """An NDHWC batch-1 activation ``y`` whose instance norm ``(y - mean) * rstd`` is not applied yet.
+
+    Consumers that are convs fold the normalisation into their weights and bias (exact, by
+    linearity) instead of paying a read-and-write pass over ``y``; others call :meth:`materialize`.
+    """
+
+    __slots__ = ("y", "mean", "rstd")
+
+    def __init__(self, y: torch.Tensor, mean=None, rstd=None):
+        self.y, self.mean, self.rstd = y, mean, rstd
+
+    @classmethod
+    def of(cls, y: torch.Tensor) -> _Pending:
+        return cls(y, *channel_stats(y))
+
+    def materialize(self) -> torch.Tensor:
+        if self.mean is not None:
+            rows = _rows(self.y)
+            torch.addcmul(-self.mean * self.rstd, rows, self.rstd, out=rows)
+            self.mean = self.rstd = None
+        return self.y
+
+    def foldable(self, padding) -> bool:
+        # Spatial zero padding would make the folded constant position-dependent inside frames;
+        # a mean far above the spread would make conv(y·rstd) − conv(mean·rstd) cancel.
+        if self.mean is None or any(padding[1:]) or self.y.numel() < _FOLD_MIN_NUMEL:
+            return False
+        shift = self.mean * self.rstd
+        return bool((shift * shift <= _FOLD_RATIO).all())
+
+    def channels(self, sl: slice) -> _Pending:
+        if range(self.y.shape[1])[sl] == range(self.y.shape[1]):
+            return self
+        y = self.y[:, sl].contiguous(memory_format=CL)
+        if self.mean is None:
+            return _Pending(y)
+        return _Pending(y, self.mean[sl], self.rstd[sl])
+
+    @staticmethod
+    def cat(parts: list[_Pending]) -> _Pending:
+        if len(parts) == 1:
+            return parts[0]
+        if any(p.mean is None for p in parts):
+            return _Pending(torch.cat([p.materialize() for p in parts], 1).contiguous(memory_format=CL))
+        y = torch.cat([p.y for p in parts], 1).contiguous(memory_format=CL)
+        return _Pending(y, torch.cat([p.mean for p in parts]), torch.cat([p.rstd for p in parts]))
+
+
+def _conv_pending(p: _Pending, weight, bias, stride, padding, tanh: bool) -> torch.Tensor:
+    """``conv(instance_norm(p))`` [+ bias] [→ Tanh] with the normalisation folded in where exact.
+
+    ``conv((y − mean)·rstd, W) = conv(y, W·rstd) − Σ_c mean_c·rstd_c·ΣW[:, c]`` wherever the
+    window lies inside the clip. The temporal zero padding of the *normalised* input is the raw
+    value ``mean``, so the few output frames whose window reaches into it are recomputed in one
+    extra conv over their windows with mean-valued frames in place of the padding.
+    """
+    if p.mean is not None and not p.foldable(padding):
+        p.materialize()
+    if p.mean is None:
+        return conv3d_cl(p.y, weight, stride, padding, tanh, bias)
+    x = p.y
+    w = weight * p.rstd.view(1, -1, 1, 1, 1)
+    shift = torch.einsum("oikhw,i->o", weight, p.mean * p.rstd)
+    folded_bias = -shift if bias is None else bias - shift
+    y = conv3d_cl(x, w, stride, padding, tanh, folded_bias)
+    t_in, k_t, s_t, p_t = x.shape[2], weight.shape[2], stride[0], padding[0]
+    t_out = y.shape[2]
+    first = [t * s_t - p_t for t in range(t_out)]
+    border = [t for t in range(t_out) if first[t] < 0 or first[t] + k_t > t_in]
+    if border:
+        with _serial():
+            _fix_borders(x, y, w, folded_bias, p.mean, border, first, stride, padding, tanh)
+    return y
+
+
+def _fix_borders(x, y, w, bias, mean, border, first, stride, padding, tanh) -> None:
+    """Recompute output frames ``border`` of ``y`` with mean-valued frames as temporal padding."""
+    t_in, k_t = x.shape[2], w.shape[2]
+    fill = mean.view(1, -1, 1, 1, 1).expand(1, x.shape[1], 1, *x.shape[3:])
+    windows = [
+        torch.cat([x[:, :, j : j + 1] if 0 <= j < t_in else fill for j in range(first[t], first[t] + k_t)], 2)
+        for t in border
+    ]
+    win = torch.cat(windows, 0).contiguous(memory_format=CL)
+    part = conv3d_cl(win, w, (1, *stride[1:]), (0, *padding[1:]), tanh, bias)
+    for i, t in enumerate(border):
+        y[:, :, t : t + 1].copy_(part[i : i + 1])
+
+
+def _run_stack(stack, p: _Pending) -> _Pending:
+    """Run a ``Sequential`` of ConvBlock3D / Dropout / Upsample / Conv3d on a pending activation."""
+    for m in stack:
+        if isinstance(m, (nn.Dropout, nn.Dropout2d, nn.Dropout3d, nn.Identity)):
+            continue
+        if p.y.numel() < _SERIAL_NUMEL and torch.get_num_threads() > 1:
+            with _serial():
+                p = _run_stack([m], p)
+            continue
+        if isinstance(m, ConvBlock3D):
+            c = m.conv
+            y = _conv_pending(p, c.weight, None, tuple(c.stride), tuple(c.padding), tanh=True)
+            p = _Pending(y, *channel_stats(y, getattr(m.norm, "eps", EPS)))
+        elif isinstance(m, nn.Conv3d):
+            p = _Pending(_conv_pending(p, m.weight, m.bias, tuple(m.stride), tuple(m.padding), tanh=False))
+        elif isinstance(m, nn.Upsample):
+            scale = _temporal_repeat(m)
+            p = _Pending(p.y.repeat_interleave(scale, dim=2).contiguous(memory_format=CL), p.mean, p.rstd)
+        else:  # pragma: no cover - guarded by _plan
+            raise TypeError(type(m).__name__)
+    return p
+
+
+def _temporal_repeat(m: nn.Module) -> int | None:
+    """The integer temporal factor of a nearest (s, 1, 1) ``Upsample``; None for anything else."""
+    sf = m.scale_factor
+    sf = tuple(sf) if isinstance(sf, (tuple, list)) else (sf,) * 3
+    if m.mode != "nearest" or m.size is not None or len(sf) != 3 or tuple(sf[1:]) != (1, 1):
+        return None
+    return int(sf[0]) if float(sf[0]).is_integer() else None
+
+
+def _supported(stack) -> bool:
+    for m in stack:
+        if isinstance(m, nn.Upsample):
+            if _temporal_repeat(m) is None:
+                return False
+        elif isinstance(m, nn.Conv3d):
+            if m.groups != 1 or tuple(m.dilation) != (1, 1, 1) or m.padding_mode != "zeros":
+                return False
+        elif not isinstance(m, (ConvBlock3D, nn.Dropout, nn.Dropout2d, nn.Dropout3d, nn.Identity)):
+            return False
+    return True
+
+
+def _plan(model: nn.Module):
+    """``[(task, [(channel slice, extractor stack)], head)]`` for MMRPhys / FactorizePhys, or None."""
+    from mmrphys.models.attention import Head
+
+    if hasattr(model, "heads") and hasattr(model, "_streams"):
+        branches = [
+            (task, list(zip(model._streams[task], getattr(model, f"{task}_extractors"))), head)
+            for task, head in model.heads().items()
+        ]
+    elif hasattr(model, "extractor") and isinstance(getattr(model, "bvp_head", None), Head):
+        branches = [("bvp", [(slice(None), model.extractor)], model.bvp_head)]
+    else:
+        return None
+    if not isinstance(getattr(model, "normalize", None), DiffNormalize):
+        return None
+    for _, streams, head in branches:
+        if head.attention is not None and head.attention_at_inference:
+            return None  # attention runs at inference: use the module-swap path
+        stacks = [ext for _, ext in streams] + list(head.convs) + [head.final]
+        if len(head.convs) != len(streams) or not all(_supported(s) for s in stacks):
+            return None
+    return branches
+
+
+class FoldedModel(nn.Module):
+    """Eval-mode MMRPhys/FactorizePhys forward with each instance norm folded into the next conv."""
+
+    def __init__(self, model: nn.Module, branches):
+        super().__init__()
+        self.model = model
+        self._branches = branches
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        m = self.model
+        check_clip(x, m.in_channels, getattr(m, "frame_multiple", 1))
+        outs: dict[str, list[torch.Tensor]] = {task: [] for task, _, _ in self._branches}
+        for b in range(x.shape[0]):  # instance statistics and folded weights are per sample
+            z = _Pending.of(diff_cl(x[b : b + 1], m.normalize))
+            for task, streams, head in self._branches:
+                feats = [_run_stack(ext, z.channels(sl)) for sl, ext in streams]
+                emb = _Pending.cat([_run_stack(stack, f) for stack, f in zip(head.convs, feats)])
+                outs[task].append(_run_stack(head.final, emb).materialize().flatten(1))
+        return {task: torch.cat(v) for task, v in outs.items()}
+
+
+class _ChannelsLastConvBlock3D(nn.Module):
+    """The Inductor-friendly form: channels-last ``conv3d``, Tanh, ``instance_norm`` (``compile=True``)."""
 
     def __init__(self, block: ConvBlock3D):
         super().__init__()
         conv = block.conv
         self.stride, self.padding = conv.stride, conv.padding
         self.eps = getattr(block.norm, "eps", EPS)
-        self.weight = nn.Parameter(
-            conv.weight.detach().contiguous(memory_format=torch.channels_last_3d), requires_grad=False
-        )
+        self.weight = nn.Parameter(conv.weight.detach().contiguous(memory_format=CL), requires_grad=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = F.conv3d(
-            x.contiguous(memory_format=torch.channels_last_3d), self.weight, None, self.stride, self.padding
-        )
-        return F.instance_norm(torch.tanh_(y), eps=self.eps)
+        y = F.conv3d(x.contiguous(memory_format=CL), self.weight, None, self.stride, self.padding)
+        return F.instance_norm(torch.tanh(y), eps=self.eps)
 
 
 class _ChannelsLastConv3d(nn.Module):
-    """A plain (bias-free or biased) ``Conv3d`` run channels-last."""
-
     def __init__(self, conv: nn.Conv3d):
         super().__init__()
         self.conv = conv
-        conv.weight.data = conv.weight.data.contiguous(memory_format=torch.channels_last_3d)
+        conv.weight.data = conv.weight.data.contiguous(memory_format=CL)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv(x.contiguous(memory_format=torch.channels_last_3d))
+        return self.conv(x.contiguous(memory_format=CL))
 
 
-def _swap(module: nn.Module) -> None:
+def _swap(module: nn.Module, for_compile: bool) -> None:
     for name, child in module.named_children():
         if isinstance(child, ConvBlock3D):
-            setattr(module, name, FastConvBlock3D(child))
+            setattr(module, name, (_ChannelsLastConvBlock3D if for_compile else FastConvBlock3D)(child))
         elif isinstance(child, (nn.Dropout, nn.Dropout2d, nn.Dropout3d)):
             setattr(module, name, nn.Identity())
+        elif isinstance(child, DiffNormalize) and not for_compile:
+            setattr(module, name, FastDiffNormalize(child))
         elif isinstance(child, nn.Conv3d) and type(module).__name__ != "FactorizationAttention":
-            setattr(module, name, _ChannelsLastConv3d(child))
+            if for_compile or child.bias is not None or child.groups != 1 or child.dilation != (1, 1, 1):
+                setattr(module, name, _ChannelsLastConv3d(child))
+            else:
+                setattr(module, name, FastConv3d(child))
         else:
-            _swap(child)
+            _swap(child, for_compile)
+
+
+_MALLOC_TUNED = False
+
+
+def retain_freed_memory() -> bool:
+    """Make glibc keep freed heap memory for reuse (no ``mmap`` per large block, no trimming).
+
+    PyTorch's CPU allocator does not cache, and glibc serves every block above 32 MB with a fresh
+    ``mmap`` whose pages fault in on first touch (~30 ms per 56 MB activation here). After this call
+    such blocks come from the heap and are reused, as onnxruntime's arena does. Process-wide and not
+    undoable: the process keeps its peak memory. Returns False where glibc is not the allocator.
+    """
+    global _MALLOC_TUNED
+    if _MALLOC_TUNED:
+        return True
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    m_trim_threshold, m_mmap_max = -1, -4  # <malloc.h>
+    _MALLOC_TUNED = bool(mallopt(m_mmap_max, 0)) and bool(mallopt(m_trim_threshold, 1 << 30))
+    return _MALLOC_TUNED
 
 
 class FastModel(nn.Module):
@@ -98,17 +449,32 @@ class FastModel(nn.Module):
             return (self.model if self._compiled is None else self._compiled)(x)
 
 
-def optimize(model: nn.Module, compile: bool = False) -> FastModel:
-    """An inference-only copy of ``model`` (MMRPhys/FactorizePhys built from ``ConvBlock3D``)."""
+def optimize(
+    model: nn.Module, compile: bool = False, fold: bool = True, retain_memory: bool = True
+) -> FastModel:
+    """An inference-only copy of ``model`` (MMRPhys/FactorizePhys built from ``ConvBlock3D``).
+
+    Default: the eager path with every instance norm folded into the next conv where that is exact
+    (:class:`FoldedModel`); ``fold=False`` (or attention running at inference) swaps modules for
+    :class:`FastConvBlock3D` instead. ``compile=True`` compiles a channels-last copy with
+    TorchInductor. ``retain_memory`` calls :func:`retain_freed_memory` (process-wide).
+    """
     fast = copy.deepcopy(model).eval()
     for p in fast.parameters():
         p.requires_grad_(False)
-    source = fast
-    _swap(fast)
+    if retain_memory:
+        retain_freed_memory()
+    branches = _plan(fast) if fold and not compile else None
+    if branches is not None:
+        return FastModel(FoldedModel(fast, branches), None, fast)
+    _swap(fast, for_compile=compile)
     compiled = None
     if compile:
         import torch._inductor.config as inductor_config
 
         inductor_config.freezing = True  # constant weights: lets Inductor prepack them for oneDNN
         compiled = torch.compile(fast, dynamic=False)
-    return FastModel(fast, compiled, source)
+    return FastModel(fast, compiled, fast)
+
+
+_FUSED = _has_fused_conv()

@@ -126,17 +126,19 @@ def _plot(per_model: dict, path: Path, task: str) -> None:
 
 def _sample(data_args: list[str], size: int) -> tuple[np.ndarray, dict]:
     from mmrphys.training.config import parse_data_args
-    from mmrphys.training.data import load_clip, synth_clips
+    from mmrphys.training.data import test_videos
 
     paths = parse_data_args(data_args)
     if not paths or "synth" in paths:
-        clip = synth_clips(size, n_clips=1, duration_s=7.0)[0]
+        spec = {"name": "synth", "options": {"n_clips": 1, "duration_s": 7.0}}
     else:
         from mmrphys.data import get_loader
 
         name, root = next(iter(paths.items()))
-        clip = load_clip(get_loader(name).recordings(root)[0], size)
-    return clip.frames, clip.labels
+        first = get_loader(name).recordings(root)[0]
+        spec = {"name": name, "path": root, "subjects": [first.subject_id]}
+    video = test_videos(spec, size=size, chunk=180)[0]
+    return video.frames, video.labels
 
 
 def features_main(args) -> int:

@@ -103,7 +103,7 @@ def main(argv=None) -> int:
     from mmrphys.data import get_loader
     from mmrphys.models.checkpoints import load_model
     from mmrphys.training.config import parse_data_args
-    from mmrphys.training.data import load_clip, select_recordings
+    from mmrphys.training.data import select_recordings, test_videos
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", action="append", required=True, metavar="NAME=PATH")
@@ -117,8 +117,9 @@ def main(argv=None) -> int:
     torch.set_num_threads(1)
     out = Path(a.out)
     name, path = next(iter(parse_data_args(a.data).items()))
-    recs = select_recordings(get_loader(name).recordings(path), {"name": name, "subjects": a.subjects})
-    videos = [load_clip(r, 72).to_test_video() for r in recs]
+    spec = {"name": name, "path": path, "subjects": a.subjects}
+    recs = select_recordings(get_loader(name).recordings(path), spec)
+    videos = test_videos(spec, size=72, chunk=180)
     methods = {"ours (MMRPhys-LEF, UBFC-4 + synth)": load_model(a.ours)} if a.ours else {}
     if not a.no_pos:
         methods["POS"] = "pos"

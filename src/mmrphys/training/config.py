@@ -96,6 +96,12 @@ DATASET = {
     ),
     "fold": Field((str, type(None)), None, help="CSV of subject ids (BP4D+ folds)"),
     "modality": Field((str,), "rgb", choices=("rgb", "t", "rgbt")),
+    "crop": Field(
+        (str,),
+        "auto",
+        choices=("auto", "face", "given", "none"),
+        help="face (detected), given (the dataset's boxes), none (whole frame), auto (given if all have)",
+    ),
     "options": Field((dict,), {}, help="extra keyword options for the dataset loader"),
 }
 
@@ -119,6 +125,7 @@ SCHEMA: dict = {
         "chunk": Field((int,), 180, min=4, help="T: output frames per chunk (the model sees T+1)"),
         "fs": Field((float, type(None)), None, min=1.0, help="resample to this frame rate (null: native)"),
         "cache": Field((str, type(None)), None, help="preprocessing cache folder (null: default)"),
+        "workers": Field((int, type(None)), None, min=0, help="preprocessing processes (null: one per core)"),
         "train": Field((list,), [], item=DATASET),
         "test": Field((list,), [], item=DATASET),
     },
@@ -264,8 +271,12 @@ def resolve_paths(cfg: dict, data_paths: dict[str, str]) -> dict:
 
 
 def config_hash(cfg: dict) -> str:
-    """Stable short hash of a config (paths excluded, so moving data does not change it)."""
+    """Stable short hash of a config (paths, cache folder and worker count excluded: they do not change
+    the data)."""
     clean = copy.deepcopy(cfg)
+    # where the cache lives and how many processes fill it do not change the data
+    clean["data"].pop("cache", None)
+    clean["data"].pop("workers", None)
     for part in ("train", "test"):
         for ds in clean["data"][part]:
             ds.pop("path", None)

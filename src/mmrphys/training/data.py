@@ -1,14 +1,19 @@
-"""From config dataset entries to training chunks and test videos.
+"""From config dataset entries to training chunks and test videos, through the shared preprocessing cache.
 
-Real datasets come through :mod:`mmrphys.data` (loaders by name); each recording is face-cropped
-the training way (detection every 30 frames, square box ×1.5, INTER_AREA to ``size``) once and
-cached as ``.npz`` under the cache folder, keyed by the recording's fingerprint and the size.
-Synthetic recordings (``name: synth``) are rendered with :mod:`mmrphys.synth.clip` directly at the
-crop: the generator knows where the face is, so no detector is involved.
+Every entry of ``data.train`` / ``data.test`` goes the same way as ``mmrphys preprocess``:
 
-A recording in memory is a :class:`Clip`: uint8 frames (N, S, S, C), per-frame labels, fps.
-:class:`ChunkDataset` cuts clips into non-overlapping chunks of T frames (the remainder is
-dropped, as in the rPPG-Toolbox) and yields the trainer's items.
+1. recordings listed by the dataset's loader (:mod:`mmrphys.data`), selected subject-wise
+   (:mod:`mmrphys.data.splits`); ``name: synth`` first renders a synthetic set with
+   :func:`mmrphys.synth.dataset.make_dataset` (once per option set, kept under the cache root)
+   and reads it back with the ``generic`` loader;
+2. :func:`mmrphys.data.cache.preprocess` crops, resizes and chunks them into the cache
+   (``data.cache``, default ``~/.cache/mmrphys/preprocess``, see :func:`default_cache`): resumable, parallel,
+   finished recordings skipped, failures named;
+3. training items come from :class:`mmrphys.data.torch_dataset.CacheDataset`, test videos from the
+   same cache folders (their chunks concatenated).
+
+The data manifest hash stored in checkpoints is computed from the cache manifests (settings hash and
+every selected recording's folder, which encodes its files' fingerprint and the settings).
 """
 
 from __future__ import annotations
@@ -16,7 +21,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import dataclass, field
+import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -25,267 +31,263 @@ import torch
 from mmrphys.errors import ConfigError, InputError
 from mmrphys.training.evaluate import TestVideo
 
-DEFAULT_CACHE = Path(os.environ.get("MMRPHYS_CACHE", Path.home() / ".cache" / "mmrphys" / "crops"))
 
-
-@dataclass
-class Clip:
-    """One recording at model resolution."""
-
-    id: str
-    subject: str
-    frames: np.ndarray  # (N, S, S, C) uint8
-    fs: float
-    labels: dict[str, np.ndarray] = field(default_factory=dict)
-    dataset: str = ""
-
-    def to_test_video(self) -> TestVideo:
-        return TestVideo(id=self.id, frames=self.frames, fs=self.fs, labels=self.labels, subject=self.subject)
-
-
-class ChunkDataset(torch.utils.data.Dataset):
-    """Non-overlapping chunks of ``chunk`` frames from clips; items are the trainer's dicts.
-
-    Labels are z-scored per chunk (the trainer z-scores again; harmless). ``ids`` name the chunks
-    (``<clip id>#<k>``) and :meth:`manifest_hash` fingerprints the whole set for checkpoints.
-    """
-
-    def __init__(self, clips: list[Clip], chunk: int):
-        self.clips = clips
-        self.chunk = int(chunk)
-        self.index = [(c, k) for c, clip in enumerate(clips) for k in range(len(clip.frames) // self.chunk)]
-        self.ids = [f"{clips[c].id}#{k}" for c, k in self.index]
-
-    def __len__(self) -> int:
-        return len(self.index)
-
-    def __getitem__(self, i: int) -> dict:
-        c, k = self.index[i]
-        clip = self.clips[c]
-        sl = slice(k * self.chunk, (k + 1) * self.chunk)
-        frames = torch.from_numpy(np.ascontiguousarray(clip.frames[sl])).float().permute(3, 0, 1, 2)
-        item = {"frames": frames, "id": self.ids[i]}
-        for task, y in clip.labels.items():
-            seg = np.asarray(y[sl], dtype=np.float32)
-            item[task] = torch.from_numpy((seg - seg.mean()) / max(float(seg.std()), 1e-6))
-        return item
-
-    def manifest_hash(self) -> str:
-        h = hashlib.sha256()
-        for clip in self.clips:
-            h.update(f"{clip.dataset}/{clip.id}:{clip.frames.shape}:{clip.fs:.4f}".encode())
-            h.update(np.ascontiguousarray(clip.frames[:: max(1, len(clip.frames) // 16)]).tobytes())
-            for task in sorted(clip.labels):
-                h.update(task.encode() + np.asarray(clip.labels[task], dtype=np.float32).tobytes())
-        h.update(str(self.chunk).encode())
-        return h.hexdigest()[:16]
-
-
-# ------------------------------------------------------------------------------------ selection
-def select_recordings(recs: list, spec: dict) -> list:
-    """Apply ``subjects`` / ``exclude_subjects`` / ``split`` ([begin, end] over sorted subjects)."""
-
-    def sid(r):
-        return str(r.subject_id)
-
-    if spec.get("subjects"):
-        keep = {str(s) for s in spec["subjects"]}
-        missing = keep - {sid(r) for r in recs}
-        if missing:
-            raise ConfigError(f"data {spec['name']}: subjects not found: {', '.join(sorted(missing))}")
-        recs = [r for r in recs if sid(r) in keep]
-    if spec.get("exclude_subjects"):
-        drop = {str(s) for s in spec["exclude_subjects"]}
-        recs = [r for r in recs if sid(r) not in drop]
-    if spec.get("fold"):
-        ids = {
-            line.strip().split(",")[0] for line in Path(spec["fold"]).read_text().splitlines() if line.strip()
-        }
-        recs = [r for r in recs if sid(r) in ids]
-    if spec.get("split"):
-        from mmrphys.data.base import natural_key
-
-        subjects = sorted({sid(r) for r in recs}, key=natural_key)
-        b, e = spec["split"]
-        keep = set(subjects[int(round(b * len(subjects))) : int(round(e * len(subjects)))])
-        recs = [r for r in recs if sid(r) in keep]
-    return recs
-
-
-# ---------------------------------------------------------------------------------- real data
-def crop_recording(rec, size: int, modality: str = "rgb", every_n: int = 30) -> tuple[np.ndarray, np.ndarray]:
-    """Face crops (N, size, size, C) uint8 and frame times of a recording (the training crop)."""
-    from mmrphys.faces import FaceTracker, crop_resize
-
-    if rec.pre_cropped:
-        frames, times = rec.load()
-        import cv2
-
-        out = np.stack([cv2.resize(f, (size, size), interpolation=cv2.INTER_AREA) for f in frames])
-        return (out if out.ndim == 4 else out[..., None]), times
-    tracker = FaceTracker(every_n=every_n)
-    crops, times, last = [], [], None
-    for i, (frame, t) in enumerate(rec.frames()):
-        box = tracker.update(frame, i)
-        if box is None:
-            box = last  # keep the last crop through short misses; centre crop before the first face
-        if box is None:
-            h, w = frame.shape[:2]
-            s = min(h, w)
-            box = ((w - s) // 2, (h - s) // 2, (w + s) // 2, (h + s) // 2)
-        last = box
-        crops.append(crop_resize(frame, box, size))
-        times.append(t)
-    if not crops:
-        raise InputError(f"{rec.dataset} {rec.recording_id}: no frames decoded")
-    return np.stack(crops), np.asarray(times)
-
-
-def load_clip(rec, size: int, cache_dir: Path | None = None) -> Clip:
-    """A recording face-cropped to ``size`` with per-frame labels, from the cache when present."""
-    cache_dir = Path(cache_dir or DEFAULT_CACHE)
-    key = f"{rec.dataset}_{rec.recording_id}_{size}_{rec.fingerprint()}.npz"
-    path = cache_dir / key
-    if path.is_file():
-        z = np.load(path, allow_pickle=False)
-        labels = {k[6:]: z[k] for k in z.files if k.startswith("label_")}
-        return Clip(rec.recording_id, str(rec.subject_id), z["frames"], float(z["fs"]), labels, rec.dataset)
-    frames, times = crop_recording(rec, size)
-    labels = rec.aligned_labels(len(frames), times)
-    fs = float(rec.fps) if rec.fps else float(1.0 / np.median(np.diff(times)))
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.npz")
-    np.savez(
-        tmp,
-        frames=frames,
-        fs=fs,
-        **{f"label_{k}": np.asarray(v, dtype=np.float32) for k, v in labels.items()},
+def default_cache() -> Path:
+    """``$MMRPHYS_CACHE`` or ``$XDG_CACHE_HOME/mmrphys`` (default ``~/.cache/mmrphys``), plus ``/preprocess``
+    (the same root as the web app's cache)."""
+    root = os.environ.get("MMRPHYS_CACHE") or Path(
+        os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache", "mmrphys"
     )
-    os.replace(tmp, path)
-    return Clip(
-        rec.recording_id,
-        str(rec.subject_id),
-        frames,
-        fs,
-        {k: np.asarray(v, dtype=np.float32) for k, v in labels.items()},
-        rec.dataset,
-    )
+    return Path(root) / "preprocess"
 
 
-# ----------------------------------------------------------------------------- synthetic data
+MODALITIES = {"rgb": ("rgb",), "t": ("thermal",), "rgbt": ("rgb", "thermal")}
+
+# ``name: synth`` options (``data.*[i].options``) and their defaults. ``hr_range``/``rr_range`` are
+# kept as keys for old configs but the generator draws its own ranges (HR 48-132, RR 6-28 /min).
 SYNTH_DEFAULTS = {
     "n_clips": 16,
     "duration_s": 12.0,
     "fps": 30.0,
-    "hr_range": [50.0, 150.0],
-    "rr_range": [8.0, 30.0],
     "seed": 0,
-    "render_size": 144,
+    "render_size": 144,  # int (square) or [width, height]
+    "per_subject": 1,
+    "thermal": False,
+    "hr_range": None,
+    "rr_range": None,
 }
 
 
-def synth_clips(size: int, **options) -> list[Clip]:
-    """Synthetic face clips rendered at ``render_size`` and cropped like real data (square ×1.5)."""
-    from mmrphys.faces import crop_resize, square_box
-    from mmrphys.synth.clip import Effects, draw_face, physiology, random_look, render_frames
+@dataclass
+class Entry:
+    """One config entry after preprocessing: its cache folder and selected recordings."""
 
+    name: str
+    cache_dir: Path
+    recordings: list[str]  # recording ids, manifest order
+    subjects: list[str]
+    labels: list[str]  # label names every selected recording has
+    modalities: tuple[str, ...]
+    manifest_hash: str
+
+
+# ------------------------------------------------------------------------------------ selection
+def select_recordings(recs: list, spec: dict) -> list:
+    """Apply ``subjects`` / ``exclude_subjects`` / ``fold`` (subject list CSV) / ``split`` ([begin, end])."""
+    from mmrphys.data import splits
+
+    try:
+        if spec.get("subjects"):
+            recs = splits.select_subjects(recs, spec["subjects"])
+        if spec.get("exclude_subjects"):
+            drop = {str(s) for s in spec["exclude_subjects"]}
+            recs = [r for r in recs if str(r.subject_id) not in drop]
+        if spec.get("fold"):
+            keep = set(splits.read_subject_list(spec["fold"]))
+            recs = [r for r in recs if str(r.subject_id) in keep]
+        if spec.get("split") and recs:
+            recs = splits.by_fraction(recs, *spec["split"])
+    except ConfigError as err:
+        raise ConfigError(f"data {spec['name']}: {err}") from None
+    if not recs:
+        raise ConfigError(f"data {spec['name']}: no recordings left after subject selection")
+    return recs
+
+
+# ----------------------------------------------------------------------------- synthetic data
+def synth_options(options: dict) -> dict:
+    """``options`` of a ``synth`` entry completed with defaults; unknown or unsupported ones raise."""
     unknown = set(options) - set(SYNTH_DEFAULTS)
     if unknown:
         raise ConfigError(
             f"data synth.options: unknown option(s) {', '.join(sorted(unknown))}; "
             f"known: {', '.join(SYNTH_DEFAULTS)}"
         )
-    o = SYNTH_DEFAULTS | options
-    rng = np.random.default_rng(o["seed"])
-    clips = []
-    for i in range(int(o["n_clips"])):
-        seed = int(rng.integers(2**31))
-        hr = float(rng.uniform(*o["hr_range"]))
-        rr = float(rng.uniform(*o["rr_range"]))
-        phys = physiology(hr, rr, o["duration_s"], o["fps"], seed=seed)
-        r = int(o["render_size"])
-        scene = draw_face(r, r, random_look(seed), seed=seed)
-        fx = Effects(
-            pulse_amplitude=float(rng.uniform(0.004, 0.02)),
-            noise=float(rng.uniform(0.5, 3.0)),
-            light_change=float(rng.uniform(0.0, 0.1)),
-        )
-        box = square_box(scene["box"], 1.5, (r, r))
-        frames = np.stack(
-            [crop_resize(rgb, box, size) for rgb, _ in render_frames(scene, phys, fx, seed=seed)]
-        )
-        clips.append(
-            Clip(
-                f"synth{i:04d}",
-                f"synth{i:04d}",
-                frames,
-                float(o["fps"]),
-                {"bvp": phys["bvp"].astype(np.float32), "rsp": phys["rsp"].astype(np.float32)},
-                "synth",
+    for key in ("hr_range", "rr_range"):
+        if options.get(key) is not None:
+            raise ConfigError(
+                f"data synth.options.{key}: no longer supported (mmrphys.synth.dataset draws HR 48-132 "
+                "bpm and RR 6-28 /min); remove it"
             )
-        )
-    return clips
+    return SYNTH_DEFAULTS | options
 
 
-def _synth_cached(size: int, options: dict, cache_dir: Path | None) -> list[Clip]:
-    cache_dir = Path(cache_dir or DEFAULT_CACHE)
-    key = hashlib.sha1(json.dumps([size, SYNTH_DEFAULTS | options], sort_keys=True).encode()).hexdigest()[:12]
-    path = cache_dir / f"synth_{size}_{key}.npz"
-    if path.is_file():
-        z = np.load(path)
-        n = int(z["n"])
-        return [
-            Clip(
-                f"synth{i:04d}",
-                f"synth{i:04d}",
-                z[f"f{i}"],
-                float(z["fs"]),
-                {"bvp": z[f"bvp{i}"], "rsp": z[f"rsp{i}"]},
-                "synth",
-            )
-            for i in range(n)
-        ]
-    clips = synth_clips(size, **options)
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    arrays = {"n": len(clips), "fs": clips[0].fs}
-    for i, c in enumerate(clips):
-        arrays |= {f"f{i}": c.frames, f"bvp{i}": c.labels["bvp"], f"rsp{i}": c.labels["rsp"]}
-    tmp = path.with_suffix(".tmp.npz")
-    np.savez(tmp, **arrays)
-    os.replace(tmp, path)
-    return clips
+def synth_root(options: dict, cache_root: Path, render: bool = True) -> tuple[Path, str]:
+    """Folder of the rendered synthetic set for ``options`` (rendered once, atomically) and its name."""
+    from mmrphys.synth.dataset import make_dataset
+
+    o = synth_options(options)
+    key = hashlib.sha1(json.dumps(o, sort_keys=True).encode()).hexdigest()[:8]
+    name = f"synth-{key}"
+    root = Path(cache_root) / "synth-videos" / name
+    if (root / "dataset.json").is_file() or not render:
+        return root, name
+    size = o["render_size"]
+    size = (int(size), int(size)) if isinstance(size, (int, float)) else tuple(int(v) for v in size)
+    tmp = root.with_name(f".{name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    make_dataset(
+        tmp,
+        n=int(o["n_clips"]),
+        per_subject=int(o["per_subject"]),
+        duration_s=float(o["duration_s"]),
+        fps=float(o["fps"]),
+        size=size,
+        thermal=bool(o["thermal"]),
+        seed=int(o["seed"]),
+    )
+    try:
+        os.replace(tmp, root)
+    except OSError:  # another run rendered it first: keep theirs
+        shutil.rmtree(tmp, ignore_errors=True)
+    return root, name
 
 
 # ------------------------------------------------------------------------------------ entries
-def load_entry(spec: dict, size: int, cache_dir=None, log=print) -> list[Clip]:
-    """All clips of one ``data.train``/``data.test`` entry (selection applied)."""
-    if spec["name"] == "synth":
-        return _synth_cached(size, dict(spec.get("options") or {}), cache_dir)
+def _recordings(spec: dict, cache_root: Path, prepare: bool) -> tuple[list, str]:
     from mmrphys.data import get_loader
 
+    if spec["name"] == "synth":
+        root, dataset = synth_root(dict(spec.get("options") or {}), cache_root, render=prepare)
+        if not (root / "dataset.json").is_file():
+            raise InputError(f"synthetic set {root} not rendered (rank 0 prepares the data)")
+        return get_loader("generic").recordings(root), dataset
     loader = get_loader(spec["name"], **(spec.get("options") or {}))
-    recs = select_recordings(loader.recordings(spec["path"]), spec)
-    if not recs:
-        raise ConfigError(f"data {spec['name']}: no recordings left after subject selection")
-    clips = []
-    for r in recs:
-        log(f"[data] {spec['name']} {r.recording_id}: face crops at {size}x{size}")
-        clips.append(load_clip(r, size, cache_dir))
-    return clips
+    return loader.recordings(spec["path"]), spec["name"]
 
 
-def build_train_set(cfg: dict, log=print) -> ChunkDataset:
-    """The training chunks of every ``data.train`` entry."""
+def prepare_entry(
+    spec: dict, size: int, chunk: int, cache_root=None, workers=None, prepare: bool = True, log=print
+) -> Entry:
+    """Preprocess one config entry into the cache (``prepare=False``: only check that it is there)."""
+    from mmrphys.data.cache import (
+        Settings,
+        cache_dir_for,
+        preprocess,
+        read_manifest,
+        recording_key,
+        resolve_crop,
+    )
+
+    cache_root = Path(cache_root or default_cache())
+    recs, dataset = _recordings(spec, cache_root, prepare)
+    recs = select_recordings(recs, spec)
+    settings = Settings(size=size, chunk=chunk, crop=spec.get("crop") or "auto").validate()
+    settings = resolve_crop(settings, recs)
+    cache_dir = cache_dir_for(cache_root, dataset, settings)
+    if prepare:
+        log(f"[data] {spec['name']}: {len(recs)} recordings -> {cache_dir} (crop {settings.crop})")
+        report = preprocess(recs, cache_root, settings, workers=workers, progress=False, dataset=dataset)
+        if report.failed:
+            rid, err = next(iter(report.failed.items()))
+            raise InputError(
+                f"data {spec['name']}: {len(report.failed)} recording(s) failed preprocessing "
+                f"(first: {rid}: {err}); see {cache_dir / 'manifest.json'}"
+            )
+        log(
+            f"[data] {spec['name']}: {len(report.processed)} processed, {len(report.skipped)} cached, "
+            f"{report.n_chunks} chunks ({report.elapsed_s:.0f} s)"
+        )
+    manifest = read_manifest(cache_dir)
+    entries = []
+    for rec in recs:
+        e = manifest["recordings"].get(rec.recording_id)
+        if e is None or e["status"] != "done" or e["dir"] != recording_key(rec, settings):
+            raise InputError(f"{cache_dir}: {rec.recording_id} is not (or no longer) preprocessed there")
+        entries.append((rec.recording_id, e))
+    labels = [k for k in entries[0][1]["labels"] if all(k in e["labels"] for _, e in entries)]
+    mods = MODALITIES[spec.get("modality") or "rgb"]
+    blob = json.dumps(
+        [manifest["settings_hash"], [(rid, e["dir"], e["n_chunks"], e["labels"]) for rid, e in entries]]
+    )
+    return Entry(
+        name=spec["name"],
+        cache_dir=cache_dir,
+        recordings=[rid for rid, _ in entries],
+        subjects=sorted({str(e["subject_id"]) for _, e in entries}),
+        labels=labels,
+        modalities=mods,
+        manifest_hash=hashlib.sha256(blob.encode()).hexdigest()[:16],
+    )
+
+
+class TrainChunks(torch.utils.data.Dataset):
+    """The chunks of several cache entries as trainer items ``{"frames" (C, T, H, W), task: (T,), "id"}``.
+
+    Frames come from :class:`CacheDataset` (T+1 frames; the extra one is dropped here because the
+    trainer appends the last frame itself). Each entry supplies the tasks all its recordings have.
+    """
+
+    def __init__(self, entries: list[Entry], tasks):
+        from mmrphys.data.torch_dataset import CacheDataset
+
+        self.entries = entries
+        self.parts = []
+        self.index: list[tuple[int, int]] = []
+        self.ids: list[str] = []
+        for p, e in enumerate(entries):
+            have = tuple(t for t in tasks if t in e.labels)
+            ds = CacheDataset(e.cache_dir, tasks=have, modalities=e.modalities, recordings=e.recordings)
+            self.parts.append(ds)
+            self.index += [(p, i) for i in range(len(ds))]
+            self.ids += [f"{e.name}/{d.name}#{k}" for d, k, _ in ds.items]
+        self.subjects = sorted({s for e in entries for s in e.subjects})
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __getitem__(self, i: int) -> dict:
+        p, j = self.index[i]
+        frames, labels = self.parts[p][j]
+        return {"frames": frames[:, :-1], **labels, "id": self.ids[i]}
+
+    def manifest_hash(self) -> str:
+        """Hash of the cache manifests' entries for the selected recordings (checkpoint guard)."""
+        return hashlib.sha256("|".join(e.manifest_hash for e in self.entries).encode()).hexdigest()[:16]
+
+
+def read_video(entry: Entry, recording_id: str) -> TestVideo:
+    """One cached recording as a test video: its chunks concatenated (tail < T already dropped)."""
+    manifest = json.loads((entry.cache_dir / "manifest.json").read_text())
+    d = entry.cache_dir / manifest["recordings"][recording_id]["dir"]
+    meta = json.loads((d / "meta.json").read_text())
+    parts = []
+    for m in entry.modalities:
+        x = np.concatenate([np.load(d / f"{m}_{k:03d}.npy") for k in range(meta["n_chunks"])])
+        parts.append(x)
+    frames = parts[0] if len(parts) == 1 else np.concatenate([p.astype(np.float32) for p in parts], axis=-1)
+    table = np.concatenate([np.load(d / f"labels_{k:03d}.npy") for k in range(meta["n_chunks"])])
+    labels = {name: table[:, i].astype(np.float32) for i, name in enumerate(meta["labels"])}
+    fs = float(meta["fps"] or meta["measured_fps"])
+    return TestVideo(id=recording_id, frames=frames, fs=fs, labels=labels, subject=str(meta["subject_id"]))
+
+
+def _entries(cfg: dict, part: str, prepare: bool, log) -> list[Entry]:
     d = cfg["data"]
-    clips = [c for spec in d["train"] for c in load_entry(spec, d["size"], d["cache"], log)]
-    return ChunkDataset(clips, d["chunk"])
+    return [
+        prepare_entry(spec, d["size"], d["chunk"], d["cache"], d["workers"], prepare, log) for spec in d[part]
+    ]
 
 
-def build_test_sets(cfg: dict, log=print) -> dict[str, list[TestVideo]]:
+def build_train_set(cfg: dict, log=print, prepare: bool = True) -> TrainChunks:
+    """The training chunks of every ``data.train`` entry (preprocessed into the cache first)."""
+    return TrainChunks(_entries(cfg, "train", prepare, log), cfg["model"]["tasks"])
+
+
+def build_test_sets(cfg: dict, log=print, prepare: bool = True) -> dict[str, list[TestVideo]]:
     """Test videos per ``data.test`` entry, keyed ``<name>`` (or ``<name>_<k>`` for repeats)."""
-    d = cfg["data"]
     out = {}
-    for k, spec in enumerate(d["test"]):
-        key = spec["name"] if spec["name"] not in out else f"{spec['name']}_{k}"
-        out[key] = [c.to_test_video() for c in load_entry(spec, d["size"], d["cache"], log)]
+    for k, entry in enumerate(_entries(cfg, "test", prepare, log)):
+        key = entry.name if entry.name not in out else f"{entry.name}_{k}"
+        out[key] = [read_video(entry, rid) for rid in entry.recordings]
     return out
+
+
+def test_videos(spec: dict, size: int = 72, chunk: int = 180, cache_root=None, log=print) -> list[TestVideo]:
+    """Test videos of one entry ``{name, path, subjects, ...}`` (for scripts: compare, analysis)."""
+    full = {"subjects": None, "exclude_subjects": None, "fold": None, "split": None, "options": {}} | spec
+    entry = prepare_entry(full, size, chunk, cache_root, None, True, log)
+    return [read_video(entry, rid) for rid in entry.recordings]
+
+
+test_videos.__test__ = False  # not a pytest test despite the name

@@ -45,16 +45,22 @@ def train_main(args) -> int:
     log = print if dist.is_main else (lambda *a, **k: None)
     t0 = time.time()
     try:
-        train_set = build_train_set(cfg, log)
+        want_test = cfg["data"]["test"] and not getattr(args, "no_test", False)
+        # rank 0 preprocesses into the cache (one writer per cache folder); the others read it after
+        if dist.is_main:
+            train_set = build_train_set(cfg, log)
+            tests = build_test_sets(cfg, log) if want_test else {}
+        dist.barrier()
+        if not dist.is_main:
+            train_set = build_train_set(cfg, log, prepare=False)
+            tests = build_test_sets(cfg, log, prepare=False) if want_test else {}
         log(
             f"[train] {len(train_set)} chunks of {cfg['data']['chunk']} frames; out={out}; "
-            f"world_size={dist.world_size}; device={dist.device}"
+            f"world_size={dist.world_size}; device={dist.device}; data {time.time() - t0:.0f} s"
         )
         seed_everything(cfg["seed"], cfg["deterministic"])
         model = build_model(cfg)
         trainer = Trainer(cfg, model, train_set, out, dist=dist)
-        want_test = cfg["data"]["test"] and not getattr(args, "no_test", False)
-        tests = build_test_sets(cfg, log) if want_test else {}
         trainer.fit(resume=args.resume, evaluate_fn=_epoch_eval(tests, cfg, dist) if tests else None)
         if dist.is_main:
             from mmrphys.models.checkpoints import save_weights
@@ -65,7 +71,7 @@ def train_main(args) -> int:
                 "epochs": cfg["train"]["epochs"],
                 "train_chunks": len(train_set),
                 "history": trainer.history,
-                "train_subjects": sorted({c.subject for c in train_set.clips}),
+                "train_subjects": train_set.subjects,
             }
             save_weights(model, out / WEIGHTS_FILE, meta=meta)
             log(f"[train] weights: {out / WEIGHTS_FILE} ({time.time() - t0:.0f} s so far)")
