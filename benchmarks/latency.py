@@ -185,6 +185,9 @@ def main(argv=None) -> int:
     ap.add_argument("--no-compile", action="store_true", help="skip the fast+compile path")
     ap.add_argument("--compile-models", default="lef,lef_bvp", help="keys that get the fast+compile path")
     ap.add_argument("--no-write", action="store_true", help="do not update docs/benchmarks.md")
+    ap.add_argument(
+        "--h2h-rounds", type=int, default=9, help="interleaved official-vs-ours rounds, MMRPhys-LEF (0: none)"
+    )
     args = ap.parse_args(argv)
 
     import onnxruntime as ort
@@ -243,6 +246,7 @@ def main(argv=None) -> int:
         built.append(entry)
 
     rows = []
+    h2h: list[tuple] = []
     for n_thr in threads:
         torch.set_num_threads(n_thr)
         ref_ms = None
@@ -316,12 +320,57 @@ def main(argv=None) -> int:
         for i, r in enumerate(rows):
             if r[4] == n_thr and ref_ms and len(r) == 9:
                 rows[i] = r + (ref_ms / r[5],)
+        lef = next((e for e in built if e["spec"].key == "lef"), None)
+        if ref_ms and lef is not None and args.h2h_rounds:
+            x = lef["x"]
+            contenders = {"fast": lef.get("fast"), "fast+compile": lef.get("compiled")}
+            fns = {k: (lambda f=f, x=x: f(x)) for k, f in contenders.items() if f is not None}
+            if "onnx" in lef:
+                sess, xn = onnx_session(lef["onnx"], threads=n_thr), x.numpy()
+                fns["onnx"] = lambda s=sess, a=xn: s.run(None, {"input": a})
+            h2h.extend(head_to_head(ref_sess, ref_in, fns, args.h2h_rounds, n_thr))
     load_after = load_avg()
-    text = render(rows, specs, threads, load_before, load_after, args, ort.__version__)
+    text = render(rows, specs, threads, load_before, load_after, args, ort.__version__, h2h)
     print(text)
     if not args.no_write:
         write_doc(text)
     return 0
+
+
+def head_to_head(ref_sess, ref_in, fns: dict, rounds: int, n_thr: int) -> list[tuple]:
+    """Alternate the official ONNX and each of ``fns`` call by call; median per-round speed-ups.
+
+    Sequential timing on a shared machine lets load drift between two paths bias their ratio;
+    alternating them run by run exposes both to the same load. Returns rows
+    ``(path, threads, median official ms, median path ms, median wall ratio, median CPU ratio)``.
+    """
+    ref = lambda: ref_sess.run(None, {"input": ref_in})  # noqa: E731
+    for fn in (ref, *fns.values()):
+        fn()
+    wall: dict[str, list[float]] = {k: [] for k in ("official", *fns)}
+    cpu: dict[str, list[float]] = {k: [] for k in wall}
+    with torch.inference_mode():
+        for _ in range(rounds):
+            for name, fn in (("official", ref), *fns.items()):
+                t0, c0 = time.perf_counter(), time.process_time()
+                fn()
+                wall[name].append(1000 * (time.perf_counter() - t0))
+                cpu[name].append(1000 * (time.process_time() - c0))
+    out = []
+    for name in fns:
+        w_ratio = statistics.median(a / b for a, b in zip(wall["official"], wall[name]))
+        c_ratio = statistics.median(a / b for a, b in zip(cpu["official"], cpu[name]))
+        out.append(
+            (
+                name,
+                n_thr,
+                statistics.median(wall["official"]),
+                statistics.median(wall[name]),
+                w_ratio,
+                c_ratio,
+            )
+        )
+    return out
 
 
 def _export(export_onnx, model, path: Path) -> Path:
@@ -363,7 +412,7 @@ def _zdiff(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((z(a.float()) - z(b.float())).abs().max())
 
 
-def render(rows, specs, threads, load_before, load_after, args, ort_version) -> str:
+def render(rows, specs, threads, load_before, load_after, args, ort_version, h2h=()) -> str:
     lines = [
         f"Measured {time.strftime('%Y-%m-%d %H:%M')} on {cpu_name()} ({os.cpu_count()} cores), "
         f"torch {torch.__version__}, onnxruntime {ort_version}; batch 1, T = {args.frames} "
@@ -436,6 +485,17 @@ def render(rows, specs, threads, load_before, load_after, args, ort_version) -> 
             extra.append(s.notes.strip("; "))
         if extra:
             lines.append(f"- {s.label}: " + "; ".join(extra) + ".")
+    if h2h:
+        lines += [
+            "",
+            f"Head to head, MMRPhys-LEF (RGB, BVP+RSP), 3x181x72x72: the official ONNX and each path called "
+            f"alternately, {args.h2h_rounds} rounds; speed-up = median over rounds of official/ours.",
+            "",
+            "| path | threads | official median ms | ours median ms | speed-up (wall) | speed-up (CPU) |",
+            "|---|---:|---:|---:|---:|---:|",
+        ]
+        for name, n, ref_ms, ms, w, c in h2h:
+            lines.append(f"| {name} | {n} | {ref_ms:.1f} | {ms:.1f} | {w:.2f}× | {c:.2f}× |")
     return "\n".join(lines) + "\n"
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("analyze", help="re-analyse a web session export or model features", description=__doc__)
+    p = sub.add_parser("analyze", help="re-analyse a web session export or model features",
+                       description=__doc__)
     what = p.add_subparsers(dest="what", metavar="WHAT")
 
     s = what.add_parser("session", help="re-analyse a session JSON/CSV exported by the web app")
@@ -16,7 +17,8 @@ def add_parser(sub) -> None:
     f = what.add_parser("features", help="cosine similarity of temporal embeddings to the ground truth "
                         "(paper Fig. 4/5), for one or two models side by side")
     f.add_argument("weights", nargs="+", help="one or two weights files or run folders")
-    f.add_argument("--data", action="append", default=[], metavar="NAME=PATH", help="dataset to draw a sample from")
+    f.add_argument("--data", action="append", default=[], metavar="NAME=PATH",
+                   help="dataset to draw a sample from")
     f.add_argument("--out", default="features", help="output folder for the maps")
     f.set_defaults(func=_features)
     p.set_defaults(func=lambda a: (p.print_help(), 2)[1])

@@ -4,11 +4,11 @@
 >>> net = models.create("mmrphys_lef", tasks=("bvp", "rsp"), in_channels=3, attention="tsfm")
 """
 
-from mmrphys.models.registry import create, list_models, model_info, register_model
-
 # Model modules register their variants on import. Each is optional so that a partially built
 # tree still imports; a missing module simply contributes no variants.
 import importlib as _importlib
+
+from mmrphys.models.registry import create, list_models, model_info, register_model
 
 for _mod in ("mmrphys", "factorizephys", "physnet", "efficientphys", "physformer", "bigsmall"):
     try:

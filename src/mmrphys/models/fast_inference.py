@@ -454,10 +454,11 @@ def optimize(
 ) -> FastModel:
     """An inference-only copy of ``model`` (MMRPhys/FactorizePhys built from ``ConvBlock3D``).
 
-    Default: the eager path with every instance norm folded into the next conv where that is exact
-    (:class:`FoldedModel`); ``fold=False`` (or attention running at inference) swaps modules for
-    :class:`FastConvBlock3D` instead. ``compile=True`` compiles a channels-last copy with
-    TorchInductor. ``retain_memory`` calls :func:`retain_freed_memory` (process-wide).
+    Default: the eager path with each large instance norm folded into the next conv where that is
+    exact (:class:`FoldedModel`); ``fold=False`` (or attention running at inference) swaps modules
+    for :class:`FastConvBlock3D` instead. ``compile=True`` compiles a channels-last copy with
+    TorchInductor (one-off compilation per input shape). ``retain_memory`` calls
+    :func:`retain_freed_memory` (process-wide).
     """
     fast = copy.deepcopy(model).eval()
     for p in fast.parameters():
