@@ -146,3 +146,102 @@ def test_fast_path_keeps_the_model_contract():
     )
     assert not any(p.requires_grad for p in fast.parameters())
     assert fi.retain_freed_memory() in (True, False)  # idempotent; True under glibc
+
+
+@pytest.fixture
+def two_threads():
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _run_with_timeout(fn, timeout=60):
+    """Run ``fn`` on a helper thread: a deadlock fails the test instead of hanging it."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as ex:
+        return ex.submit(lambda: (torch.set_num_threads(2), fn())[1]).result(timeout=timeout)
+
+
+@pytest.mark.parametrize(
+    "name, kw, size, frames",
+    [
+        ("mmrphys_lef", dict(tasks=("bvp", "rsp"), in_channels=3), 72, 21),  # RSP conv1 split
+        ("mmrphys_lef", dict(tasks=("bvp", "rsp"), in_channels=4), 72, 13),
+        ("mmrphys_mef", dict(tasks=("bvp", "rsp"), in_channels=3), 36, 17),  # split, norm applied
+        ("mmrphys_sef", dict(tasks=("bvp", "rsp"), in_channels=3), 9, 41),
+        ("mmrphys_llf", dict(), 72, 13),  # two streams per branch: no split
+        ("mmrphys_snf", dict(), 9, 21),
+    ],
+)
+def test_side_by_side_branches_equal_model(two_threads, monkeypatch, name, kw, size, frames):
+    """At 2+ threads the branches run on two threads (the heavy block split in time) and still
+    give the model's outputs; ``concurrent=False`` gives them with intra-op threading."""
+    monkeypatch.setattr(fi, "_SPLIT_NUMEL", 0)  # split even these small clips' first RSP block
+    torch.manual_seed(4)
+    model = create(name, **kw).eval()
+    x = torch.rand(2, model.in_channels, frames, size, size) * 255
+    with torch.no_grad():
+        ref = model(x)
+    calls = {"side_by_side": 0, "split": 0}
+    side_by_side, block_part = fi._run_side_by_side, fi._block_part
+
+    def counting_side_by_side(*a):
+        calls["side_by_side"] += 1
+        return side_by_side(*a)
+
+    def counting_block_part(*a, **k):
+        calls["split"] += 1
+        return block_part(*a, **k)
+
+    monkeypatch.setattr(fi, "_run_side_by_side", counting_side_by_side)
+    monkeypatch.setattr(fi, "_block_part", counting_block_part)
+    assert _max_dz(_run_with_timeout(lambda: optimize(model)(x)), ref) <= 1e-4
+    assert calls["side_by_side"] == 2  # once per sample
+    # the RSP branch's first block is split (two halves per sample) unless it has two streams
+    assert calls["split"] == (0 if name in ("mmrphys_llf", "mmrphys_snf") else 4)
+    assert _max_dz(optimize(model, concurrent=False)(x), ref) <= 1e-4
+    assert calls["side_by_side"] == 2
+
+
+def test_split_plan_of_the_lef_rsp_branch():
+    model = create("mmrphys_lef", tasks=("bvp", "rsp"), in_channels=3)
+    z = fi._Pending(torch.empty((1, 3, 180, 72, 72), memory_format=CL))
+    plan = fi._split_plan(model.rsp_extractors[0], z)
+    assert plan is not None and plan.block is model.rsp_extractors[0][0]
+    # RSP conv2 (stride 2, pad 1 in time): outputs [0, cut) read frames [0, a_end), the rest
+    # frames [b_start, 180); one frame is computed by both threads
+    assert (plan.t1, plan.a_end - plan.b_start) == (180, 1)
+    assert plan.a_end == 2 * plan.cut and 0.25 < 1 - plan.cut / 90 < 0.4
+    assert fi._split_plan(model.bvp_extractors[0], z) is None  # strided conv1: small, not split
+
+
+@pytest.mark.parametrize("where", ["worker_before_split", "worker_branch", "caller"])
+def test_side_by_side_errors_propagate_without_hanging(two_threads, monkeypatch, where):
+    monkeypatch.setattr(fi, "_SPLIT_NUMEL", 0)
+    model = create("mmrphys_lef", tasks=("bvp", "rsp"), in_channels=3).eval()
+    fast = optimize(model)
+    x = torch.rand(1, 3, 21, 72, 72)
+
+    def boom(*a, **k):
+        raise RuntimeError("boom")
+
+    if where == "worker_before_split":
+        original = fi._block_part
+        monkeypatch.setattr(
+            fi, "_block_part", lambda z, plan, later: boom() if later else original(z, plan, later)
+        )
+    elif where == "worker_branch":
+        monkeypatch.setattr(fi, "_run_branch", boom)
+    else:
+        monkeypatch.setattr(fi, "_split_plan", boom)
+    with pytest.raises(RuntimeError, match="boom"):
+        _run_with_timeout(lambda: fast(x))
+    monkeypatch.undo()
+    monkeypatch.setattr(fi, "_SPLIT_NUMEL", 0)
+    with torch.no_grad():
+        ref = model(x)
+    assert _max_dz(_run_with_timeout(lambda: fast(x)), ref) <= 1e-4  # the worker is still usable

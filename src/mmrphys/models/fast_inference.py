@@ -42,6 +42,7 @@ from __future__ import annotations
 import copy
 import ctypes
 import ctypes.util
+import math
 import sys
 
 import torch
@@ -63,7 +64,12 @@ _FOLD_MIN_NUMEL = 1 << 20
 # Work on fewer elements than this runs on one thread: with several threads each call is a
 # fork/join, and on a shared machine one descheduled worker stalls it for a whole time slice.
 _SERIAL_NUMEL = 1 << 19
-_STATS_BLOCK = 1 << 18  # floats per block of the statistics pass (1 MB: stays in L2)
+# A stream's first block is split across the two threads when its output has this many elements.
+_SPLIT_NUMEL = 1 << 22
+# The share of that block's output frames the worker thread computes (it also runs the other branch).
+_WORKER_SHARE = 0.33
+_SUM_ROW = 256  # floats per row of the SGEMV that sums an activation's channels
+_STATS_BLOCK = 1 << 18  # floats per block of the statistics pass (1 MB: stays in L2 for the second read)
 
 
 def _has_fused_conv() -> bool:
@@ -102,26 +108,51 @@ def _rows(y: torch.Tensor) -> torch.Tensor:
 def channel_stats(y: torch.Tensor, eps: float = EPS) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-channel mean and 1/sqrt(var + eps) of a batch-1 NDHWC tensor, each of shape (C,).
 
-    One memory pass over the (N, C) view in ~1 MB blocks: a cascade ``sum`` gives each block's
-    sums and, while the block is still in cache, the diagonal of its (C×C) Gram matrix (one SGEMM)
-    its sums of squares; far faster than ``var_mean`` over a strided channel axis. The loop runs on
-    one thread (many small fork/joins stall on a shared machine). Channels whose mean dominates
-    their variance, where E[y²] − E[y]² would cancel, are recomputed in two passes.
+    See :func:`channel_moments`; channels whose mean dominates their variance, where
+    E[y²] − E[y]² would cancel, are recomputed in two passes.
+    """
+    return stats_from_moments([y], *channel_moments(y), eps=eps)
+
+
+def channel_moments(y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """Per-channel sums, sums of squares and element count of a batch-1 NDHWC tensor.
+
+    One memory pass in ~1 MB blocks, two BLAS calls per block: the sums as an SGEMV over the
+    block viewed as rows of ``k·C`` (~256) floats (``k`` pixels per row, folded afterwards), and,
+    while the block is still in cache, the sums of squares as the diagonal of its (C×C) Gram
+    matrix (one SGEMM). Far faster than ``var_mean`` over a strided channel axis. Runs on one
+    thread (many small fork/joins stall on a shared machine).
     """
     rows = _rows(y)
     n, c = rows.shape
-    step = max(_STATS_BLOCK // max(c, 1), 1)
-    total = torch.zeros(c, dtype=rows.dtype)
+    k = max(_SUM_ROW // c, 1)  # pixels per row of the wide view
+    step = max(_STATS_BLOCK // (k * c), 1) * k  # pixels per block, a multiple of k
+    flat = rows.reshape(-1)
+    wide = torch.zeros(k * c, dtype=rows.dtype)
     gram = torch.zeros(c, c, dtype=rows.dtype)
+    ones = torch.ones(step // k, dtype=rows.dtype)
+    end = n - n % k
     with _serial():
-        for i in range(0, n, step):
-            block = rows[i : i + step]
-            total += block.sum(0)
+        for i in range(0, end, step):
+            j = min(i + step, end)
+            wide.addmv_(flat[i * c : j * c].view(-1, k * c).T, ones[: (j - i) // k])
+            block = rows[i:j]
             gram.addmm_(block.T, block)
+        total = wide.view(k, c).sum(0)
+        if end < n:
+            tail = rows[end:]
+            total += tail.sum(0)
+            gram.addmm_(tail.T, tail)
+    return total, gram.diagonal(), n
+
+
+def stats_from_moments(parts, total, sumsq, n: int, eps: float = EPS) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and 1/sqrt(var + eps) from :func:`channel_moments` (summed over ``parts``, the
+    tensors they came from, which a second pass reads where the one-pass variance would cancel)."""
     mean = total / n
-    var = gram.diagonal() / n - mean * mean
+    var = sumsq / n - mean * mean
     if bool((mean * mean > _CANCELLATION_RATIO * var).any()):
-        var = (rows - mean).square_().mean(0)
+        var = sum((_rows(y) - mean).square_().sum(0) for y in parts) / n
     return mean, torch.rsqrt(var.clamp_min(0) + eps)
 
 
@@ -174,14 +205,20 @@ class FastDiffNormalize(nn.Module):
 
 def diff_cl(x: torch.Tensor, norm: DiffNormalize) -> torch.Tensor:
     """First temporal difference of the channels ``norm`` uses, written to a new NDHWC tensor."""
+    x = _diff_source(x, norm)
+    b, c, t1, h, w = x.shape
+    d = torch.empty((b, c, t1 - 1, h, w), dtype=x.dtype, memory_format=CL)
+    return torch.sub(x[:, :, 1:], x[:, :, :-1], out=d)
+
+
+def _diff_source(x: torch.Tensor, norm: DiffNormalize) -> torch.Tensor:
+    """The channels of ``x`` that ``norm`` differences (the reference error for a wrong count)."""
     ch, c = norm.in_channels, x.shape[1]
     if c != ch:
         if not (c == 4 and ch in (1, 3)):
             norm(x[:, :, :2])  # raises the reference InputError for a wrong channel count
         x = x[:, :3] if ch == 3 else x[:, -1:]
-    b, c, t1, h, w = x.shape
-    d = torch.empty((b, c, t1 - 1, h, w), dtype=x.dtype, memory_format=CL)
-    return torch.sub(x[:, :, 1:], x[:, :, :-1], out=d)
+    return x
 
 
 class _Pending:
@@ -233,13 +270,14 @@ class _Pending:
         return _Pending(y, torch.cat([p.mean for p in parts]), torch.cat([p.rstd for p in parts]))
 
 
-def _conv_pending(p: _Pending, weight, bias, stride, padding, tanh: bool) -> torch.Tensor:
+def _conv_pending(p: _Pending, weight, bias, stride, padding, tanh: bool, keep=None) -> torch.Tensor:
     """``conv(instance_norm(p))`` [+ bias] [→ Tanh] with the normalisation folded in where exact.
 
     ``conv((y − mean)·rstd, W) = conv(y, W·rstd) − Σ_c mean_c·rstd_c·ΣW[:, c]`` wherever the
     window lies inside the clip. The temporal zero padding of the *normalised* input is the raw
     value ``mean``, so the few output frames whose window reaches into it are recomputed in one
-    extra conv over their windows with mean-valued frames in place of the padding.
+    extra conv over their windows with mean-valued frames in place of the padding (only those in
+    ``keep``, a range of output frames, where given: the others are the caller's to discard).
     """
     if p.mean is not None and not p.foldable(padding):
         p.materialize()
@@ -254,6 +292,8 @@ def _conv_pending(p: _Pending, weight, bias, stride, padding, tanh: bool) -> tor
     t_out = y.shape[2]
     first = [t * s_t - p_t for t in range(t_out)]
     border = [t for t in range(t_out) if first[t] < 0 or first[t] + k_t > t_in]
+    if keep is not None:
+        border = [t for t in border if t in keep]
     if border:
         with _serial():
             _fix_borders(x, y, w, folded_bias, p.mean, border, first, stride, padding, tanh)
@@ -274,10 +314,13 @@ def _fix_borders(x, y, w, bias, mean, border, first, stride, padding, tanh) -> N
         y[:, :, t : t + 1].copy_(part[i : i + 1])
 
 
+_SKIPPED = (nn.Dropout, nn.Dropout2d, nn.Dropout3d, nn.Identity)  # identities at inference
+
+
 def _run_stack(stack, p: _Pending) -> _Pending:
     """Run a ``Sequential`` of ConvBlock3D / Dropout / Upsample / Conv3d on a pending activation."""
     for m in stack:
-        if isinstance(m, (nn.Dropout, nn.Dropout2d, nn.Dropout3d, nn.Identity)):
+        if isinstance(m, _SKIPPED):
             continue
         if p.y.numel() < _SERIAL_NUMEL and torch.get_num_threads() > 1:
             with _serial():
@@ -344,24 +387,225 @@ def _plan(model: nn.Module):
 
 
 class FoldedModel(nn.Module):
-    """Eval-mode MMRPhys/FactorizePhys forward with each instance norm folded into the next conv."""
+    """Eval-mode MMRPhys/FactorizePhys forward with each instance norm folded into the next conv.
 
-    def __init__(self, model: nn.Module, branches):
+    ``concurrent=True`` (default) runs the task branches (BVP, RSP) side by side at 2+ threads, each
+    on its own thread with a one-thread OpenMP/MKL team (see :func:`optimize`); otherwise, or with
+    one thread, or one branch, the branches run one after the other with intra-op threading.
+    """
+
+    def __init__(self, model: nn.Module, branches, concurrent: bool = True):
         super().__init__()
         self.model = model
         self._branches = branches
+        self.concurrent = concurrent
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         m = self.model
         check_clip(x, m.in_channels, getattr(m, "frame_multiple", 1))
         outs: dict[str, list[torch.Tensor]] = {task: [] for task, _, _ in self._branches}
+        side_by_side = self.concurrent and len(self._branches) > 1 and torch.get_num_threads() > 1
         for b in range(x.shape[0]):  # instance statistics and folded weights are per sample
-            z = _Pending.of(diff_cl(x[b : b + 1], m.normalize))
-            for task, streams, head in self._branches:
-                feats = [_run_stack(ext, z.channels(sl)) for sl, ext in streams]
-                emb = _Pending.cat([_run_stack(stack, f) for stack, f in zip(head.convs, feats)])
-                outs[task].append(_run_stack(head.final, emb).materialize().flatten(1))
+            if side_by_side:
+                results = _run_side_by_side(_diff_source(x[b : b + 1], m.normalize), self._branches)
+            else:
+                z = _Pending.of(diff_cl(x[b : b + 1], m.normalize))
+                results = [_run_branch(z, streams, head) for _, streams, head in self._branches]
+            for (task, _, _), out in zip(self._branches, results):
+                outs[task].append(out)
         return {task: torch.cat(v) for task, v in outs.items()}
+
+
+def _run_branch(z: _Pending, streams, head) -> torch.Tensor:
+    feats = [_run_stack(ext, z.channels(sl)) for sl, ext in streams]
+    emb = _Pending.cat([_run_stack(stack, f) for stack, f in zip(head.convs, feats)])
+    return _run_stack(head.final, emb).materialize().flatten(1)
+
+
+def _first_padding(stack):
+    convs = (getattr(m, "conv", m) for m in stack if isinstance(m, (ConvBlock3D, nn.Conv3d)))
+    return next((tuple(c.padding) for c in convs), None)
+
+
+def _run_side_by_side(xs: torch.Tensor, branches) -> list[torch.Tensor]:
+    """One sample's branches on two threads, one intra-op thread each (see :class:`FoldedModel`).
+
+    The worker thread takes the later frames of the input difference and their moments, then the
+    branches other than the one with the largest first activation (BVP in MMRPhys-L); the caller's
+    thread takes the rest of the difference and that heavy branch (RSP). Where the heavy branch
+    starts with a large stride-1 block followed by a conv (:func:`_split_plan`), the worker first
+    computes that block's last frames (``_WORKER_SHARE`` of them), so that both threads carry about
+    equal work. The threads meet twice: for the input statistics and for that block's statistics.
+    """
+    from concurrent.futures import Future
+
+    b, c, t1, h, w = xs.shape
+    d = torch.empty((b, c, t1 - 1, h, w), dtype=xs.dtype, memory_format=CL)
+    mid = (t1 - 1) // 2
+    later_moments: Future = Future()  # worker -> caller: moments of d[:, :, mid:]
+    ready: Future = Future()  # caller -> worker: (z, plan)
+    later_half: Future = Future()  # worker -> caller: the split block's last frames
+    heavy = max(range(len(branches)), key=lambda i: _first_numel(c, branches[i][1][0]))
+    others = [br for i, br in enumerate(branches) if i != heavy]
+
+    def worker():
+        try:
+            torch.sub(xs[:, :, mid + 1 :], xs[:, :, mid:-1], out=d[:, :, mid:])
+            later_moments.set_result(channel_moments(d[:, :, mid:]))
+            z, plan = ready.result()
+            if plan is not None:
+                later_half.set_result(_block_part(z, plan, later=True))
+        except BaseException as e:
+            for f in (later_moments, later_half):
+                if not f.done():
+                    f.set_exception(e)
+            raise
+        return [_run_branch(z, streams, head) for _, streams, head in others]
+
+    future = _worker_pool().submit(_one_thread_task, worker)
+    with _serial():
+        try:
+            torch.sub(xs[:, :, 1 : mid + 1], xs[:, :, :mid], out=d[:, :, :mid])
+            ta, qa, na = channel_moments(d[:, :, :mid])
+            tb, qb, nb = later_moments.result()
+            parts = [d[:, :, :mid], d[:, :, mid:]]
+            z = _Pending(d, *stats_from_moments(parts, ta + tb, qa + qb, na + nb))
+            # The shared input must not be normalised in place by one branch while another reads it.
+            for _, streams, _ in branches:
+                for sl, ext in streams:
+                    pad = _first_padding(ext)
+                    if z.mean is not None and (pad is None or not z.channels(sl).foldable(pad)):
+                        z.materialize()
+            _, streams, head = branches[heavy]
+            (sl, ext), rest = streams[0], streams[1:]
+            z0 = z.channels(sl)
+            plan = _split_plan(ext, z0) if z0 is z else None
+        except BaseException as e:
+            ready.set_exception(e)
+            raise
+        ready.set_result((z, plan))
+        if plan is None:
+            last = _run_branch(z, streams, head)
+        else:
+            first = _block_part(z, plan, later=False)
+            feat = _run_stack(ext[plan.after :], _join_parts(plan, first, later_half.result()))
+            feats = [feat] + [_run_stack(e, z.channels(s_)) for s_, e in rest]
+            emb = _Pending.cat([_run_stack(stack, f) for stack, f in zip(head.convs, feats)])
+            last = _run_stack(head.final, emb).materialize().flatten(1)
+    out = future.result()
+    out.insert(heavy, last)
+    return out
+
+
+def _first_numel(channels: int, stream) -> float:
+    """Output elements per input element of a stream's first conv (its relative size)."""
+    sl, ext = stream
+    conv = next((getattr(m, "conv", m) for m in ext if isinstance(m, (ConvBlock3D, nn.Conv3d))), None)
+    if conv is None:
+        return 0.0
+    return conv.out_channels / max(len(range(channels)[sl]), 1) / math.prod(conv.stride)
+
+
+class _Split:
+    """How a stream's first ConvBlock3D (stride 1 in time) is computed in two temporal halves.
+
+    The next conv's outputs ``[0, cut)`` read only block frames ``[0, a_end)``, and outputs
+    ``[cut, T2)`` only frames ``[b_start, T1)`` (``b_start ≤ a_end``: a frame or two computed
+    twice); statistics take frames ``[0, a_end)`` from the first half and the rest from the other.
+    """
+
+    __slots__ = ("block", "nxt", "after", "t1", "cut", "a_end", "b_start")
+
+    def __init__(self, block, nxt, after, t1, cut, a_end, b_start):
+        self.block, self.nxt, self.after = block, nxt, after
+        self.t1, self.cut, self.a_end, self.b_start = t1, cut, a_end, b_start
+
+
+def _split_plan(stack, z: _Pending) -> _Split | None:
+    """A :class:`_Split` for ``stack`` (a ConvBlock3D, then a ConvBlock3D or Conv3d) on ``z``, or
+    None where it does not apply or the block is too small for a split to pay."""
+    idx = [i for i, m in enumerate(stack) if not isinstance(m, _SKIPPED)]
+    if len(idx) < 2 or not isinstance(stack[idx[0]], ConvBlock3D):
+        return None
+    block, nxt = stack[idx[0]].conv, stack[idx[1]]
+    if not isinstance(nxt, (ConvBlock3D, nn.Conv3d)):
+        return None
+    c2 = getattr(nxt, "conv", nxt)
+    k1, s1, p1 = block.kernel_size[0], block.stride[0], block.padding[0]
+    t1 = z.y.shape[2]
+    if s1 != 1 or k1 != 2 * p1 + 1 or z.y[:, :1].numel() * block.out_channels < _SPLIT_NUMEL:
+        return None
+    k2, s2, p2 = c2.kernel_size[0], c2.stride[0], c2.padding[0]
+    t2 = (t1 + 2 * p2 - k2) // s2 + 1
+    cut = t2 - max(round(t2 * _WORKER_SHARE), 1)
+    a_end, b_start = (cut - 1) * s2 - p2 + k2, cut * s2 - p2
+    # the later half's conv runs unpadded in time: its last window must end inside the clip
+    if not (0 < b_start <= a_end < t1) or (t2 - 1) * s2 - p2 + k2 > t1:
+        return None
+    return _Split(stack[idx[0]], stack[idx[1]], idx[1] + 1, t1, cut, a_end, b_start)
+
+
+def _block_part(z: _Pending, plan: _Split, later: bool):
+    """Frames ``[0, a_end)`` (or ``[b_start, T1)``) of the block's output, and their moments
+    over the frames this half counts for the statistics."""
+    conv = plan.block.conv
+    f0, f1 = (plan.b_start, plan.t1) if later else (0, plan.a_end)
+    p1, k1 = conv.padding[0], conv.kernel_size[0]
+    s0, s1 = max(f0 - p1, 0), min(f1 - p1 + k1 - 1, plan.t1)
+    # a symmetric temporal padding p1 on input frames [s0, s1): output j is frame s0 + j
+    y = _conv_pending(
+        _Pending(z.y[:, :, s0:s1], z.mean, z.rstd),
+        conv.weight,
+        None,
+        tuple(conv.stride),
+        tuple(conv.padding),
+        tanh=True,
+        keep=range(f0 - s0, f1 - s0),
+    )[:, :, f0 - s0 : f1 - s0]
+    counted = y[:, :, plan.a_end - plan.b_start :] if later else y
+    return y, channel_moments(counted), counted
+
+
+def _join_parts(plan: _Split, first, later) -> _Pending:
+    """The next conv's output from the two halves (its statistics pending if it is a block)."""
+    (ya, (ta, qa, na), ca), (yb, (tb, qb, nb), cb) = first, later
+    eps = getattr(plan.block.norm, "eps", EPS)
+    mean, rstd = stats_from_moments([ca, cb], ta + tb, qa + qb, na + nb, eps)
+    nxt = plan.nxt
+    c = getattr(nxt, "conv", nxt)
+    tanh = isinstance(nxt, ConvBlock3D)
+    pa, pb = _Pending(ya, mean, rstd), _Pending(yb, mean, rstd)
+    pad_b = (0, *c.padding[1:])
+    if not (pa.foldable(tuple(c.padding)) and pb.foldable(pad_b)):
+        pa.materialize()
+        pb.materialize()
+    stride = tuple(c.stride)
+    out_a = _conv_pending(pa, c.weight, c.bias, stride, tuple(c.padding), tanh, keep=range(plan.cut))
+    out_b = _conv_pending(pb, c.weight, c.bias, stride, pad_b, tanh)
+    y = torch.cat([out_a[:, :, : plan.cut], out_b], 2).contiguous(memory_format=CL)
+    if tanh:
+        return _Pending(y, *channel_stats(y, getattr(nxt.norm, "eps", EPS)))
+    return _Pending(y)
+
+
+def _one_thread_task(fn, *args):
+    if torch.get_num_threads() != 1:
+        torch.set_num_threads(1)  # this worker thread's own OpenMP/MKL team
+    with torch.inference_mode():
+        return fn(*args)
+
+
+_POOL = None
+
+
+def _worker_pool():
+    """The process-wide persistent worker thread of the side-by-side path (created on first use)."""
+    global _POOL
+    if _POOL is None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        _POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mmrphys-fast")
+    return _POOL
 
 
 class _ChannelsLastConvBlock3D(nn.Module):
@@ -450,7 +694,11 @@ class FastModel(nn.Module):
 
 
 def optimize(
-    model: nn.Module, compile: bool = False, fold: bool = True, retain_memory: bool = True
+    model: nn.Module,
+    compile: bool = False,
+    fold: bool = True,
+    retain_memory: bool = True,
+    concurrent: bool = True,
 ) -> FastModel:
     """An inference-only copy of ``model`` (MMRPhys/FactorizePhys built from ``ConvBlock3D``).
 
@@ -467,7 +715,7 @@ def optimize(
         retain_freed_memory()
     branches = _plan(fast) if fold and not compile else None
     if branches is not None:
-        return FastModel(FoldedModel(fast, branches), None, fast)
+        return FastModel(FoldedModel(fast, branches, concurrent), None, fast)
     _swap(fast, for_compile=compile)
     compiled = None
     if compile:
