@@ -58,6 +58,7 @@ def latency_ms(model: torch.nn.Module, device: str, repeats: int, frames: int | 
 
 def main(argv=None) -> int:
     from mmrphys.models.checkpoints import load_model
+    from mmrphys.models.mmrphys import count_parameters
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("runs", nargs="+", help="run folders, or WEIGHTS::EVAL_DIR")
@@ -72,7 +73,7 @@ def main(argv=None) -> int:
     for arg in a.runs:
         weights, mae, se = _point(arg, a.metrics)
         model = load_model(weights)
-        n_params = sum(p.numel() for p in model.parameters())
+        n_params = count_parameters(model)  # at inference: the paper's count (attention left out)
         lat = latency_ms(model, a.device, a.repeats)
         name = Path(arg.split("::")[0]).name if "::" not in arg else Path(weights).stem
         rows.append({"name": name, "mae": mae, "se": se, "latency_ms": lat, "params": n_params})

@@ -10,9 +10,13 @@ thread count.
 Paths: ``torch`` (eager, ``inference_mode``), ``onnx`` (our :func:`mmrphys.models.export.export_onnx`
 file, dynamic frames, onnxruntime with full graph optimisation), and for MMRPhys/FactorizePhys
 ``fast`` (:func:`mmrphys.models.fast_inference.optimize`: eager, oneDNN conv+Tanh on NDHWC, every
-large instance norm folded into the next conv), ``fast, no fold`` (``optimize(fold=False)``: the
-same convs, instance norms applied in place) and ``fast+compile`` (``optimize(compile=True)``,
+large instance norm folded into the next conv; at 2+ threads the BVP and RSP branches run side by
+side, one thread each), ``fast, no fold`` (``optimize(fold=False)``: the same convs, instance norms
+applied in place), ``fast, intra-op`` (``optimize(concurrent=False)``, 2+ threads only: the branches
+one after the other, each op on all threads) and ``fast+compile`` (``optimize(compile=True)``,
 TorchInductor). Each row also gives the median process CPU time, since the machine is shared.
+``--h2h-rounds`` adds a head-to-head table: the official ONNX and each MMRPhys-LEF path called
+alternately, round by round, so that both see the same load.
 
     python benchmarks/latency.py                      # full table -> stdout and docs/benchmarks.md
     python benchmarks/latency.py --models lef,lef_bvp --threads 1 --runs 5 --no-write
@@ -186,6 +190,9 @@ def main(argv=None) -> int:
     ap.add_argument("--compile-models", default="lef,lef_bvp", help="keys that get the fast+compile path")
     ap.add_argument("--no-write", action="store_true", help="do not update docs/benchmarks.md")
     ap.add_argument(
+        "--no-intra-op", action="store_true", help="skip the `fast, intra-op` path (2+ threads, 2 branches)"
+    )
+    ap.add_argument(
         "--h2h-rounds", type=int, default=9, help="interleaved official-vs-ours rounds, MMRPhys-LEF (0: none)"
     )
     args = ap.parse_args(argv)
@@ -231,6 +238,8 @@ def main(argv=None) -> int:
         if spec.fast:
             entry["fast"] = optimize(model)
             entry["unfolded"] = optimize(model, fold=False)
+            if len(model.tasks) > 1 and not args.no_intra_op:
+                entry["intra_op"] = optimize(model, concurrent=False)
             if spec.key in compile_keys:
                 t0 = time.perf_counter()
                 entry["compiled"] = optimize(model, compile=True)
@@ -239,7 +248,7 @@ def main(argv=None) -> int:
                 spec.results["compile_s"] = time.perf_counter() - t0
         with torch.inference_mode():
             ref = model(x)
-            for path_name in ("fast", "unfolded", "compiled"):
+            for path_name in ("fast", "unfolded", "intra_op", "compiled"):
                 if path_name in entry:
                     out = entry[path_name](x)
                     spec.results[f"{path_name}_diff"] = max(_zdiff(out[k], ref[k]) for k in ref)
@@ -305,6 +314,8 @@ def main(argv=None) -> int:
             if "fast" in entry:
                 paths["fast"] = lambda f=entry["fast"], x=x: f(x)
                 paths["fast, no fold"] = lambda f=entry["unfolded"], x=x: f(x)
+            if "intra_op" in entry and n_thr > 1:  # at one thread it is the `fast` path
+                paths["fast, intra-op"] = lambda f=entry["intra_op"], x=x: f(x)
             if "compiled" in entry:
                 paths["fast+compile"] = lambda f=entry["compiled"], x=x: f(x)
             for path_name, fn in paths.items():
@@ -324,6 +335,8 @@ def main(argv=None) -> int:
         if ref_ms and lef is not None and args.h2h_rounds:
             x = lef["x"]
             contenders = {"fast": lef.get("fast"), "fast+compile": lef.get("compiled")}
+            if n_thr > 1:
+                contenders["fast, intra-op"] = lef.get("intra_op")
             fns = {k: (lambda f=f, x=x: f(x)) for k, f in contenders.items() if f is not None}
             if "onnx" in lef:
                 sess, xn = onnx_session(lef["onnx"], threads=n_thr), x.numpy()
@@ -476,6 +489,8 @@ def render(rows, specs, threads, load_before, load_after, args, ort_version, h2h
             extra.append(f"fast path max |Δz| {s.results['fast_diff']:.1e}")
         if "unfolded_diff" in s.results:
             extra.append(f"fast, no fold max |Δz| {s.results['unfolded_diff']:.1e}")
+        if "intra_op_diff" in s.results:
+            extra.append(f"fast, intra-op max |Δz| {s.results['intra_op_diff']:.1e}")
         if "compiled_diff" in s.results:
             extra.append(
                 f"fast+compile max |Δz| {s.results['compiled_diff']:.1e}, "
