@@ -207,6 +207,29 @@ def test_side_by_side_branches_equal_model(two_threads, monkeypatch, name, kw, s
     assert calls["side_by_side"] == 2
 
 
+def test_split_halves_never_normalise_the_shared_input(two_threads, monkeypatch):
+    """The shared input difference is folded as a whole or normalised before the fork: a half
+    too small to fold on its own must not normalise (in place) frames the other thread reads."""
+    monkeypatch.setattr(fi, "_SPLIT_NUMEL", 0)
+    monkeypatch.setattr(fi, "_FOLD_MIN_NUMEL", 1 << 19)  # the 3x40x72x72 input folds, its halves would not
+    torch.manual_seed(5)
+    model = create("mmrphys_lef", tasks=("bvp", "rsp"), in_channels=3).eval()
+    x = torch.rand(1, 3, 41, 72, 72) * 255
+    with torch.no_grad():
+        ref = model(x)
+    assert _max_dz(_run_with_timeout(lambda: optimize(model)(x)), ref) <= 1e-4
+
+
+def test_lef_full_clip_two_threads():
+    """The benchmarked case at 2 threads: branches side by side, RSP conv1 split in time."""
+    torch.manual_seed(6)
+    model = create("mmrphys_lef", tasks=("bvp", "rsp"), in_channels=3).eval()
+    x = torch.rand(1, 3, 181, 72, 72)
+    with torch.no_grad():
+        ref = model(x)
+    assert _max_dz(_run_with_timeout(lambda: optimize(model)(x)), ref) <= 1e-4
+
+
 def test_split_plan_of_the_lef_rsp_branch():
     model = create("mmrphys_lef", tasks=("bvp", "rsp"), in_channels=3)
     z = fi._Pending(torch.empty((1, 3, 180, 72, 72), memory_format=CL))

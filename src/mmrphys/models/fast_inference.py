@@ -10,9 +10,9 @@ one Conv2d over three stacked frames was no faster, neither in onnxruntime (NCHW
 
 1. Each ``ConvBlock3D`` is one oneDNN convolution with Tanh fused as a post-op
    (``torch.ops.mkldnn._convolution_pointwise``), writing NDHWC.
-2. Instance-norm statistics take one memory pass (:func:`channel_stats`: block sums and the
-   diagonal of a block Gram matrix while the block is in cache), with a two-pass fallback where
-   E[y²] − E[y]² would cancel.
+2. Instance-norm statistics take one memory pass (:func:`channel_moments`: per ~1 MB block, the
+   sums as one SGEMV over a 256-float-wide view and, while the block is in cache, the diagonal of
+   its Gram matrix), with a two-pass fallback where E[y²] − E[y]² would cancel.
 3. (``fold=True``, default; :class:`FoldedModel`) the normalisation of every large activation is
    folded into the next conv — weights scaled by 1/σ per input channel, −Σ μ/σ·W as a bias, the
    few output frames whose window reaches the temporal padding recomputed with mean-valued
@@ -24,9 +24,18 @@ one Conv2d over three stacked frames was no faster, neither in onnxruntime (NCHW
 5. (``retain_memory=True``, default) glibc keeps freed memory: PyTorch's CPU allocator has no
    cache, so every activation over 32 MB was a fresh ``mmap`` with ~14k page faults per call
    (onnxruntime has its arena). Process-wide; see :func:`retain_freed_memory`.
+6. (``concurrent=True``, default) at 2+ torch threads a two-branch model (BVP + RSP) runs its
+   branches side by side on two threads, each with a one-thread OpenMP/MKL team, instead of
+   spreading each small conv over all threads (:func:`_run_side_by_side`). The threads split the
+   input difference and its statistics, then the RSP thread runs the RSP branch while the other
+   computes the last third of RSP conv1's output frames (3→16 channels at full resolution, the
+   largest layer; :class:`_Split`) and then the whole BVP branch: two independent threads with
+   two meeting points, where intra-op threading forks and joins ~100 times per call and stalls
+   whenever another process holds a core. ``concurrent=False`` keeps intra-op threading.
 
-``compile=True`` instead compiles a plain channels-last copy with TorchInductor (frozen weights); it
-costs a one-off compilation (~100 s under load) per input shape and was not faster.
+``compile=True`` instead compiles a plain channels-last copy with TorchInductor (frozen weights,
+intra-op threading). Compilation is per input shape (and thread count): ~20 s on a warm Inductor
+cache, ~100 s cold under load, paid on the first call with each new clip shape; ``dynamic=False``.
 
 Factorization attention, which does not run at inference, is untouched; where it does run at
 inference (``attention_at_inference=True``) the module-swap path runs it unchanged on NDHWC
@@ -270,7 +279,9 @@ class _Pending:
         return _Pending(y, torch.cat([p.mean for p in parts]), torch.cat([p.rstd for p in parts]))
 
 
-def _conv_pending(p: _Pending, weight, bias, stride, padding, tanh: bool, keep=None) -> torch.Tensor:
+def _conv_pending(
+    p: _Pending, weight, bias, stride, padding, tanh: bool, keep=None, fold: bool | None = None
+) -> torch.Tensor:
     """``conv(instance_norm(p))`` [+ bias] [→ Tanh] with the normalisation folded in where exact.
 
     ``conv((y − mean)·rstd, W) = conv(y, W·rstd) − Σ_c mean_c·rstd_c·ΣW[:, c]`` wherever the
@@ -278,8 +289,10 @@ def _conv_pending(p: _Pending, weight, bias, stride, padding, tanh: bool, keep=N
     value ``mean``, so the few output frames whose window reaches into it are recomputed in one
     extra conv over their windows with mean-valued frames in place of the padding (only those in
     ``keep``, a range of output frames, where given: the others are the caller's to discard).
+    ``fold=True`` skips the check of :meth:`_Pending.foldable` (the caller made it on the tensor
+    that ``p.y`` is a view of, which must not be normalised in place).
     """
-    if p.mean is not None and not p.foldable(padding):
+    if p.mean is not None and not fold and not p.foldable(padding):
         p.materialize()
     if p.mean is None:
         return conv3d_cl(p.y, weight, stride, padding, tanh, bias)
@@ -390,8 +403,8 @@ class FoldedModel(nn.Module):
     """Eval-mode MMRPhys/FactorizePhys forward with each instance norm folded into the next conv.
 
     ``concurrent=True`` (default) runs the task branches (BVP, RSP) side by side at 2+ threads, each
-    on its own thread with a one-thread OpenMP/MKL team (see :func:`optimize`); otherwise, or with
-    one thread, or one branch, the branches run one after the other with intra-op threading.
+    on its own thread with a one-thread OpenMP/MKL team (:func:`_run_side_by_side`); otherwise, or
+    with one thread, or one branch, the branches run one after the other with intra-op threading.
     """
 
     def __init__(self, model: nn.Module, branches, concurrent: bool = True):
@@ -561,6 +574,7 @@ def _block_part(z: _Pending, plan: _Split, later: bool):
         tuple(conv.padding),
         tanh=True,
         keep=range(f0 - s0, f1 - s0),
+        fold=True,  # z is shared by both threads: foldable as a whole, or already normalised
     )[:, :, f0 - s0 : f1 - s0]
     counted = y[:, :, plan.a_end - plan.b_start :] if later else y
     return y, channel_moments(counted), counted
@@ -706,7 +720,10 @@ def optimize(
     exact (:class:`FoldedModel`); ``fold=False`` (or attention running at inference) swaps modules
     for :class:`FastConvBlock3D` instead. ``compile=True`` compiles a channels-last copy with
     TorchInductor (one-off compilation per input shape). ``retain_memory`` calls
-    :func:`retain_freed_memory` (process-wide).
+    :func:`retain_freed_memory` (process-wide). ``concurrent`` (folded path, 2+ torch threads,
+    two branches) runs the BVP and RSP branches on two threads of one intra-op thread each instead
+    of one after the other on all threads; the threads are read from ``torch.get_num_threads()``
+    at each call, so ``torch.set_num_threads(1)`` gives the one-thread path.
     """
     fast = copy.deepcopy(model).eval()
     for p in fast.parameters():
