@@ -5,7 +5,9 @@ Conv2d over the three temporally shifted frames stacked on channels (time-major 
 onnxruntime Conv3d; onnxruntime Conv2d on the stacked frames (its blocked NCHWc kernels). The
 onnxruntime graphs are Conv→Tanh (fused by onnxruntime); the PyTorch times are the conv alone.
 The stacked variants are given their stacked input: the 3×-wide copy that builds it is not timed.
-Minimum process CPU time of ``--runs`` calls, one thread.
+Minimum process CPU time of ``--runs`` calls, one thread, with glibc keeping freed memory
+(:func:`mmrphys.models.fast_inference.retain_freed_memory`, as ``optimize()`` sets it; without it
+every 56 MB output of the first layer is a fresh ``mmap`` whose ~14k page faults add ~20 ms).
 
     python benchmarks/conv_engines.py
 """
@@ -68,8 +70,17 @@ def ort_session(module, x, path: Path):
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument(
+        "--no-retain",
+        action="store_true",
+        help="leave glibc's default (a fresh mmap, page faults and all, for every output over 32 MB)",
+    )
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
+    if not args.no_retain:
+        from mmrphys.models.fast_inference import retain_freed_memory
+
+        retain_freed_memory()  # as optimize() does: reuse freed memory instead of faulting in pages
     tmp = Path(tempfile.mkdtemp(prefix="mmrphys-conv-"))
     print(
         "| layer (C_in→C_out, T, H=W) | oneDNN 3D NDHWC | oneDNN Conv2d, 3 frames stacked | ORT Conv3d "

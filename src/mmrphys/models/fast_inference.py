@@ -23,7 +23,8 @@ one Conv2d over three stacked frames was no faster, neither in onnxruntime (NCHW
    small tensors runs on one thread (fork/join stalls on a busy machine).
 5. (``retain_memory=True``, default) glibc keeps freed memory: PyTorch's CPU allocator has no
    cache, so every activation over 32 MB was a fresh ``mmap`` with ~14k page faults per call
-   (onnxruntime has its arena). Process-wide; see :func:`retain_freed_memory`.
+   (onnxruntime has its arena), and one malloc arena for all threads. Process-wide; see
+   :func:`retain_freed_memory`.
 6. (``concurrent=True``, default) at 2+ torch threads a two-branch model (BVP + RSP) runs its
    branches side by side on two threads, each with a one-thread OpenMP/MKL team, instead of
    spreading each small conv over all threads (:func:`_run_side_by_side`). The threads split the
@@ -672,8 +673,10 @@ def retain_freed_memory() -> bool:
 
     PyTorch's CPU allocator does not cache, and glibc serves every block above 32 MB with a fresh
     ``mmap`` whose pages fault in on first touch (~30 ms per 56 MB activation here). After this call
-    such blocks come from the heap and are reused, as onnxruntime's arena does. Process-wide and not
-    undoable: the process keeps its peak memory. Returns False where glibc is not the allocator.
+    such blocks come from the heap and are reused, as onnxruntime's arena does. Also limits glibc to
+    one arena, so that the side-by-side worker thread reuses the same heap (a per-thread arena
+    unmaps each emptied heap: ~2.7k page faults per call). Process-wide and not undoable: the
+    process keeps its peak memory. Returns False where glibc is not the allocator.
     """
     global _MALLOC_TUNED
     if _MALLOC_TUNED:
@@ -685,8 +688,14 @@ def retain_freed_memory() -> bool:
         mallopt = libc.mallopt
     except (OSError, AttributeError):
         return False
-    m_trim_threshold, m_mmap_max = -1, -4  # <malloc.h>
-    _MALLOC_TUNED = bool(mallopt(m_mmap_max, 0)) and bool(mallopt(m_trim_threshold, 1 << 30))
+    m_trim_threshold, m_mmap_max, m_arena_max = -1, -4, -8  # <malloc.h>
+    # One arena: a thread's own arena (the side-by-side worker's) gives a heap back to the system as
+    # soon as it is empty, so its blocks would fault their pages in again on every call.
+    _MALLOC_TUNED = (
+        bool(mallopt(m_mmap_max, 0))
+        and bool(mallopt(m_trim_threshold, 1 << 30))
+        and bool(mallopt(m_arena_max, 1))
+    )
     return _MALLOC_TUNED
 
 
