@@ -4,8 +4,8 @@ examples:
   mmrphys estimate video.mp4                          print HR/RR (default method: POS)
   mmrphys estimate video.mp4 --out results/           + result JSON, waveform CSV, PNG report
   mmrphys estimate video.mp4 --method chrom --json hr.json
-  mmrphys estimate video.mp4 --method mmrphys \
-      --weights SCAMPS_MMRPhysLEF_BVP_RSP_RGBx180x72_SFSAM_Label_Epoch0.pth
+  mmrphys estimate video.mp4 --method mmrphys        our shipped MMRPhys-LEF weights (see MODEL_CARD.md)
+  mmrphys estimate video.mp4 --method mmrphys --weights PATH.pth   your weights or the authors' checkpoints
 """
 
 from __future__ import annotations
@@ -23,9 +23,8 @@ def add_parser(sub) -> None:
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("video", help="video file (mp4, avi, mkv, y4m, ... anything FFmpeg decodes)")
     p.add_argument("--method", default=None,
-                   help=f"mmrphys (needs --weights until weights ship) or pos, chrom, green, ica, lgi, pbv, "
-                        f"omit "
-                        f"(default: {DEFAULT_METHOD})")
+                   help=f"mmrphys (shipped weights unless --weights) or pos, chrom, green, ica, lgi, pbv, "
+                        f"omit (default: {DEFAULT_METHOD})")
     p.add_argument("--weights", default=None, help="weights file (ours or the authors' .pth) or shipped name")
     p.add_argument("--out", default=None,
                    help="folder for <video>.json, <video>_waveforms.csv, <video>_report.png")
