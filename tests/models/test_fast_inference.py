@@ -268,3 +268,60 @@ def test_side_by_side_errors_propagate_without_hanging(two_threads, monkeypatch,
     with torch.no_grad():
         ref = model(x)
     assert _max_dz(_run_with_timeout(lambda: fast(x)), ref) <= 1e-4  # the worker is still usable
+
+
+@pytest.mark.parametrize(
+    "kernel, stride, padding, tanh",
+    [
+        ((3, 3, 3), (1, 1, 1), (1, 0, 0), True),  # every ConvBlock3D: frames 0 and T-1 are borders
+        ((3, 3, 3), (2, 2, 2), (1, 0, 0), True),  # MMRPhys-L RSP conv2: only frame 0
+        ((3, 4, 4), (1, 1, 1), (1, 0, 0), False),  # the RSP head's last plain Conv3d (bias, no Tanh)
+        ((5, 1, 1), (1, 1, 1), (3, 0, 0), True),  # two padding taps on each side
+        ((1, 3, 3), (1, 1, 1), (1, 0, 0), True),  # windows wholly in the padding: constant frames
+    ],
+)
+def test_folded_conv_borders_equal_the_normalised_conv(kernel, stride, padding, tanh):
+    """The fold's border frames (the padding's constant moved into the bias of a conv over the clip
+    frames the window reaches) give the conv of the normalised input with zero padding."""
+    torch.manual_seed(7)
+    y = (torch.rand(1, 5, 9, 8, 8) * 3 + 1).contiguous(memory_format=CL)  # mean well off zero
+    mean, rstd = channel_stats(y)
+    weight = torch.randn(6, 5, *kernel) * 0.3
+    bias = None if tanh else torch.randn(6)
+    out = fi._conv_pending(fi._Pending(y, mean, rstd), weight, bias, stride, padding, tanh, fold=True)
+    z = (y.double() - mean.double().view(1, -1, 1, 1, 1)) * rstd.double().view(1, -1, 1, 1, 1)
+    b64 = None if bias is None else bias.double()
+    ref = torch.nn.functional.conv3d(z, weight.double(), b64, stride, padding)
+    ref = torch.tanh(ref) if tanh else ref
+    assert out.shape == ref.shape
+    assert float((out.double() - ref).abs().max()) <= 1e-4
+
+
+def test_huge_pages_are_opt_in(monkeypatch):
+    """``optimize(huge_pages=True)`` backs the grown heap with huge pages after each call (Linux,
+    glibc, THP not ``never``); the default leaves memory alone. Outputs are the same either way."""
+    calls = []
+    monkeypatch.setattr(fi, "huge_page_heap", lambda: calls.append(1) or True)
+    model = create("mmrphys_lef", tasks=("bvp", "rsp"), in_channels=3).eval()
+    x = torch.rand(1, 3, 9, 72, 72)
+    out = optimize(model)(x)
+    assert calls == []
+    assert _max_dz(optimize(model, huge_pages=True)(x), out) == 0.0
+    assert calls == [1]
+    assert _max_dz(optimize(model, huge_pages=True, compile=False, fold=False)(x), out) <= 1e-4
+    assert len(calls) == 2
+    optimize(model, huge_pages=True, retain_memory=False)(x)  # huge pages need the retained heap
+    assert len(calls) == 2
+
+
+def test_huge_page_heap_is_idempotent_and_harmless():
+    fi.retain_freed_memory()
+    first = fi.huge_page_heap()
+    assert first in (True, False)
+    y = torch.rand(1, 16, 40, 40, 40).contiguous(memory_format=CL)  # grows the heap
+    mean, rstd = channel_stats(y)
+    again = fi.huge_page_heap()
+    assert again in (True, False)
+    if first:  # a heap that took huge pages once keeps reporting so, and the data is untouched
+        assert again and fi._heap_done > 0
+    assert torch.equal(channel_stats(y)[0], mean) and torch.equal(channel_stats(y)[1], rstd)
