@@ -136,6 +136,32 @@ def test_model_path_streams_windows_and_uses_rsp_head(tmp_path):
     assert np.isfinite(res.heart_rate_bpm)  # untrained weights: a number, not a correct one
 
 
+def test_model_runs_on_the_exact_fast_path(tmp_path, monkeypatch):
+    import importlib
+
+    import torch
+
+    from mmrphys import models
+    from mmrphys.models.checkpoints import save_weights
+    from mmrphys.models.fast_inference import FastModel
+
+    est = importlib.import_module("mmrphys.vitals.estimate")
+    torch.manual_seed(1)
+    net = models.create("mmrphys_lef", tasks=("bvp", "rsp"), in_channels=3)
+    weights = save_weights(net, tmp_path / "rand.pt")
+    assert isinstance(est._load_model("mmrphys", weights).net, FastModel)
+    frames, _ = _frames(8)
+    fast = mmrphys.estimate(frames, fps=30, method="mmrphys", weights=weights, progress=False)
+    monkeypatch.setattr(est, "_fast_path", lambda net, name: net)
+    plain = mmrphys.estimate(frames, fps=30, method="mmrphys", weights=weights, progress=False)
+
+    def z(v):
+        return (np.asarray(v) - np.mean(v)) / np.std(v)
+
+    for task in ("bvp", "rsp"):
+        assert np.max(np.abs(z(getattr(fast, task)) - z(getattr(plain, task)))) < 1e-4
+
+
 @pytest.mark.reference
 def test_weights_for_another_variant(official_dir):
     rgbt = official_dir / "BP4D_MMRPhysLEF_BVP_RSP_RGBTx180x72_SFSAM_Label_Fold1_Epoch4.pth"
