@@ -57,8 +57,8 @@ def latency_ms(model: torch.nn.Module, device: str, repeats: int, frames: int | 
 
 
 def main(argv=None) -> int:
+    from mmrphys.models import count_parameters
     from mmrphys.models.checkpoints import load_model
-    from mmrphys.models.mmrphys import count_parameters
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("runs", nargs="+", help="run folders, or WEIGHTS::EVAL_DIR")

@@ -161,14 +161,10 @@ def timeit(fn, runs: int, warmup: int, budget_s: float) -> tuple[float, float, i
 
 
 def n_params(model) -> int:
-    from mmrphys.models.mmrphys import count_parameters as inference_count
+    """Parameters the inference graph uses (attention that only runs in training excluded)."""
+    from mmrphys.models import count_parameters
 
-    # Parameters the inference graph uses (attention that only runs in training excluded).
-    if hasattr(model, "heads") or type(model).__name__ == "FactorizePhys":
-        return inference_count(model, inference=True)
-    if getattr(model, "attention", None) == "fsam" and not getattr(model, "fsam_at_inference", True):
-        return sum(p.numel() for n, p in model.named_parameters() if not n.startswith("feature_factorizer."))
-    return sum(p.numel() for p in model.parameters())
+    return count_parameters(model)
 
 
 def onnx_initializer_count(path: Path) -> int:

@@ -7,7 +7,7 @@ import torch
 
 from mmrphys import models
 from mmrphys.errors import ConfigError
-from mmrphys.models.mmrphys import count_parameters
+from mmrphys.models import count_parameters
 
 
 def test_published_parameter_counts():

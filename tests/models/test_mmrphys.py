@@ -7,7 +7,7 @@ import torch
 
 from mmrphys import models
 from mmrphys.errors import ConfigError, InputError
-from mmrphys.models.mmrphys import count_parameters
+from mmrphys.models import count_parameters
 
 # (variant, tasks, in_channels) -> (params at inference, params in training with TSFM);
 # MMRPHYS_REFERENCE §1.9 (L, M and S equal; LF training count there includes 2 CPU-only bias1).

@@ -14,6 +14,5 @@ def run(args) -> int:
 
     for name in models.list_models(args.pattern):
         net = models.create(name)
-        n = sum(p.numel() for p in net.parameters())
-        print(f"{name:32s} {n:>12,d} params")
+        print(f"{name:32s} {models.count_parameters(net):>12,d} params")
     return 0

@@ -8,7 +8,7 @@
 # tree still imports; a missing module simply contributes no variants.
 import importlib as _importlib
 
-from mmrphys.models.registry import create, list_models, model_info, register_model
+from mmrphys.models.registry import count_parameters, create, list_models, model_info, register_model
 
 for _mod in ("mmrphys", "factorizephys", "physnet", "efficientphys", "physformer", "bigsmall"):
     try:
@@ -17,4 +17,4 @@ for _mod in ("mmrphys", "factorizephys", "physnet", "efficientphys", "physformer
         if _e.name != f"mmrphys.models.{_mod}":
             raise
 
-__all__ = ["create", "list_models", "model_info", "register_model"]
+__all__ = ["count_parameters", "create", "list_models", "model_info", "register_model"]

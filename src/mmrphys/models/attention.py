@@ -245,6 +245,10 @@ class Head(nn.Module):
             raise ConfigError("TSFM cannot run at inference (it needs the target signal); use fsam or grbf")
         self.attention_at_inference = attention_at_inference
 
+    def unused_at_inference(self) -> list[nn.Module]:
+        """The attention module when it runs in training only (left out of inference counts)."""
+        return [self.attention] if self.attention is not None and not self.attention_at_inference else []
+
     def embed(self, feats: list[torch.Tensor]) -> torch.Tensor:
         """Head embedding at the attention point (the voxel embedding analysed in the paper)."""
         outs = [stack(f) for stack, f in zip(self.convs, feats)]

@@ -84,11 +84,6 @@ def temporal_shift(x: torch.Tensor, n_segment: int, fold_div: int = 3, wrap: boo
     return torch.cat([left, right, keep], dim=2).view(nt, c, h, w)
 
 
-def count_parameters(model: nn.Module, trainable_only: bool = True) -> int:
-    """Number of (trainable) parameters, the way the papers count them."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
-
-
 def check_options(model: str, kwargs: dict, tasks=None, supported_tasks=("bvp",)) -> None:
     """Raise :class:`ConfigError` for unknown keyword options or tasks the model cannot produce."""
     if kwargs:

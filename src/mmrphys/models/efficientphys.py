@@ -156,6 +156,10 @@ class EfficientPhys(nn.Module):
     def _shift(self, x: torch.Tensor) -> torch.Tensor:
         return temporal_shift(x, self.frame_depth)
 
+    def unused_at_inference(self) -> list[nn.Module]:
+        """The FSAM factorizer when it runs in training only (left out of inference counts)."""
+        return [self.feature_factorizer] if self.attention == "fsam" and not self.fsam_at_inference else []
+
     def forward(self, x: torch.Tensor, labels=None) -> dict[str, torch.Tensor]:
         """(B, C, T+1, H, W) raw frames -> bvp (B, T)."""
         check_clip(x, "efficientphys", self.in_channels)

@@ -16,7 +16,7 @@ Attention (``attention=``) sits in each head after the head's conv stack: ``"non
 ``"fsam"``, ``"tsfm"`` or ``"grbf"`` (see :mod:`mmrphys.models.attention`). It is built only when
 requested and runs only in training mode (unless ``attention_at_inference=True`` for the label-free
 kinds), so eval outputs equal the Base path and exported graphs contain no trace of it.
-"Parameters at inference" (:func:`count_parameters`) exclude these modules.
+"Parameters at inference" (:func:`mmrphys.models.count_parameters`) exclude these modules.
 """
 
 from __future__ import annotations
@@ -218,22 +218,6 @@ class MMRPhys(nn.Module):
 def attention_modules(model: nn.Module) -> list[nn.Module]:
     """The factorization attention modules in ``model``."""
     return [m for m in model.modules() if isinstance(m, FactorizationAttention)]
-
-
-def count_parameters(model: nn.Module, inference: bool = True) -> int:
-    """Number of parameters; ``inference=True`` leaves out attention modules that do not run at inference.
-
-    Attention weights (FSAM/TSFM/GRBF) are trained but unused by the deployed network, as in the
-    paper's "params at inference" (e.g. MMRPhys-LEF RGB BVP+RSP: 87,600 vs 88,256 with TSFM).
-    """
-    total = sum(p.numel() for p in model.parameters())
-    if not inference:
-        return total
-    skip = 0
-    for head in (m for m in model.modules() if isinstance(m, Head)):
-        if head.attention is not None and not head.attention_at_inference:
-            skip += sum(p.numel() for p in head.attention.parameters())
-    return total - skip
 
 
 def _variant(size: str, fusion: str, **kw) -> MMRPhys:

@@ -39,6 +39,23 @@ def _ensure_loaded() -> None:
     import mmrphys.models  # noqa: F401
 
 
+def count_parameters(model, inference: bool = True) -> int:
+    """Number of parameters; ``inference=True`` leaves out modules that only run in training.
+
+    Attention weights (FSAM/TSFM/GRBF) are trained but unused by the deployed network, as in the
+    paper's "params at inference" (e.g. MMRPhys-LEF RGB BVP+RSP: 87,600 vs 88,256 with TSFM). A
+    module names such parts of itself with a method ``unused_at_inference()``.
+    """
+    total = sum(p.numel() for p in model.parameters())
+    if not inference:
+        return total
+    unused = 0
+    for m in model.modules():
+        for part in getattr(m, "unused_at_inference", list)():
+            unused += sum(p.numel() for p in part.parameters())
+    return total - unused
+
+
 def list_models(pattern: str = "*") -> list[str]:
     """Sorted names of registered variants matching a shell-style ``pattern``."""
     _ensure_loaded()
