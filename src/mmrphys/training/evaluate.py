@@ -250,14 +250,20 @@ def markdown_table(rows: list[dict]) -> str:
     lines = [head, sep]
     for r in rows:
         m = r["metrics"]
-        cells = []
-        for c in COLUMNS:
-            avg, se = m.get(c, (math.nan, math.nan))
-            cells += [_fmt(avg, 3 if c in ("Pearson", "MACC") else 2), _fmt(se, 2)]
+        cells = _metric_cells(m)
         lines.append(
             f"| {r['name']} | {RATE_NAME[r['task']]} | {m.get('n', '')} | " + " | ".join(cells) + " |"
         )
     return "\n".join(lines) + "\n"
+
+
+def _metric_cells(metrics: dict) -> list[str]:
+    """Avg and SE cells of each metric column, formatted as the paper's tables print them."""
+    cells = []
+    for c in COLUMNS:
+        avg, se = metrics.get(c, (math.nan, math.nan))
+        cells += [_fmt(avg, 3 if c in ("Pearson", "MACC") else 2), _fmt(se, 2)]
+    return cells
 
 
 def latex_table(rows: list[dict]) -> str:
@@ -278,10 +284,7 @@ def latex_table(rows: list[dict]) -> str:
     ]
     for r in rows:
         m = r["metrics"]
-        cells = []
-        for c in COLUMNS:
-            avg, se = m.get(c, (math.nan, math.nan))
-            cells += [_fmt(avg, 3 if c in ("Pearson", "MACC") else 2), _fmt(se, 2)]
+        cells = _metric_cells(m)
         name = str(r["name"]).replace("_", "\\_").replace("&", "\\&")
         lines.append(f"{name} & {RATE_NAME[r['task']]} & {m.get('n', '')} & " + " & ".join(cells) + " \\\\")
     lines += ["\\bottomrule", "\\end{tabular}"]
