@@ -28,22 +28,15 @@ OFFICIAL_ONNX = SHARED / "reference" / "mmrphys-official" / "SCAMPS_MultiTask_72
 
 def run_page(clip: Path, model_arg: str | None, seconds: float, warmup: float) -> dict:
     from mmrphys.web import WebServer, resolve_model
-    from mmrphys.web.headless import Browser
+    from mmrphys.web.headless import Browser, fake_camera_flags, wait_for_app
 
     model = resolve_model(model_arg)
     server = WebServer("127.0.0.1", 0, model)
     server.start_background()
-    flags = ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-             f"--use-file-for-fake-video-capture={clip}", "--autoplay-policy=no-user-gesture-required"]
     try:
-        with Browser(flags) as b:
+        with Browser(fake_camera_flags(clip)) as b:
             b.navigate(server.url)
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline:
-                st = b.evaluate("window.__mmrphys && window.__mmrphys.status()")
-                if st and st["method"] in ("model", "pos") and st["faceReady"]:
-                    break
-                time.sleep(0.2)
+            wait_for_app(b, 30)
             b.evaluate("document.getElementById('start').click()")
             time.sleep(warmup)
             s0 = b.evaluate("window.__mmrphys.status()")

@@ -55,25 +55,18 @@ def _serve(model_arg=None):
 
 def test_live_page_end_to_end(chromium, clip, tmp_path, record_property):
     from mmrphys.cli.main import main
-    from mmrphys.web.headless import Browser
+    from mmrphys.web.headless import Browser, fake_camera_flags, wait_for_app
 
     server, model = _serve(os.environ.get("MMRPHYS_WEB_MODEL"))
     downloads = tmp_path / "downloads"
-    flags = ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-             f"--use-file-for-fake-video-capture={clip['video']}",
-             "--autoplay-policy=no-user-gesture-required"]
     try:
-        with Browser(flags, binary=chromium) as b:
+        with Browser(fake_camera_flags(clip["video"]), binary=chromium) as b:
             b.allow_downloads(downloads)
             b.navigate(server.url)
-            deadline = time.monotonic() + 20
-            while time.monotonic() < deadline:
-                st = b.evaluate("window.__mmrphys && window.__mmrphys.status()")
-                if st and st["method"] in ("model", "pos") and st["faceReady"]:
-                    break
-                time.sleep(0.2)
-            else:
-                pytest.fail(f"page not ready: {st}; console: {b.console[-10:]}")
+            st = wait_for_app(b, 20)
+            if st is None:
+                pytest.fail(f"page not ready: {b.evaluate('window.__mmrphys && window.__mmrphys.status()')}; "
+                            f"console: {b.console[-10:]}")
             method = "model" if model.available else "pos"
             assert st["method"] == method, (st["method"], st["model"], b.console[-10:])
 

@@ -37,6 +37,26 @@ def find_chromium() -> str | None:
     return None
 
 
+def fake_camera_flags(clip) -> list[str]:
+    """Chromium flags that feed ``clip`` (a .y4m or .mjpeg file) as the webcam, allowed without a prompt."""
+    return ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+            f"--use-file-for-fake-video-capture={clip}", "--autoplay-policy=no-user-gesture-required"]
+
+
+def wait_for_app(browser: Browser, timeout_s: float) -> dict | None:
+    """Poll the mmrphys page until it has chosen its method and loaded face detection.
+
+    Returns the page's status then, or None when ``timeout_s`` passed first.
+    """
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        st = browser.evaluate("window.__mmrphys && window.__mmrphys.status()")
+        if st and st["method"] in ("model", "pos") and st["faceReady"]:
+            return st
+        time.sleep(0.2)
+    return None
+
+
 class _WebSocket:
     """Just enough of RFC 6455 for a local CDP connection (client side, text frames)."""
 
