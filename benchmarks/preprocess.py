@@ -273,6 +273,9 @@ def main(argv=None) -> int:
         "load_before": load,
         "settings": {"size": args.size, "chunk": args.chunk, "detect_every": args.detect_every},
     }
+    # the paper's settings, given alike to both pipelines
+    settings_args = ["--size", str(args.size), "--chunk", str(args.chunk),
+                     "--detect-every", str(args.detect_every)]
     with tempfile.TemporaryDirectory(prefix="mmrphys-bench-") as tmp:
         ours = measure(
             [
@@ -286,12 +289,7 @@ def main(argv=None) -> int:
                 args.root,
                 "--out",
                 f"{tmp}/ours",
-                "--size",
-                str(args.size),
-                "--chunk",
-                str(args.chunk),
-                "--detect-every",
-                str(args.detect_every),
+                *settings_args,
                 "--workers",
                 str(workers),
                 "--quiet",
@@ -313,12 +311,7 @@ def main(argv=None) -> int:
                     "--reference",
                     args.root,
                     f"{tmp}/ref",
-                    "--size",
-                    str(args.size),
-                    "--chunk",
-                    str(args.chunk),
-                    "--detect-every",
-                    str(args.detect_every),
+                    *settings_args,
                     "--quota",
                     str(args.quota),
                 ]
