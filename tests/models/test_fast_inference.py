@@ -295,33 +295,3 @@ def test_folded_conv_borders_equal_the_normalised_conv(kernel, stride, padding, 
     ref = torch.tanh(ref) if tanh else ref
     assert out.shape == ref.shape
     assert float((out.double() - ref).abs().max()) <= 1e-4
-
-
-def test_huge_pages_are_opt_in(monkeypatch):
-    """``optimize(huge_pages=True)`` backs the grown heap with huge pages after each call (Linux,
-    glibc, THP not ``never``); the default leaves memory alone. Outputs are the same either way."""
-    calls = []
-    monkeypatch.setattr(fi, "huge_page_heap", lambda: calls.append(1) or True)
-    model = create("mmrphys_lef", tasks=("bvp", "rsp"), in_channels=3).eval()
-    x = torch.rand(1, 3, 9, 72, 72)
-    out = optimize(model)(x)
-    assert calls == []
-    assert _max_dz(optimize(model, huge_pages=True)(x), out) == 0.0
-    assert calls == [1]
-    assert _max_dz(optimize(model, huge_pages=True, compile=False, fold=False)(x), out) <= 1e-4
-    assert len(calls) == 2
-    optimize(model, huge_pages=True, retain_memory=False)(x)  # huge pages need the retained heap
-    assert len(calls) == 2
-
-
-def test_huge_page_heap_is_idempotent_and_harmless():
-    fi.retain_freed_memory()
-    first = fi.huge_page_heap()
-    assert first in (True, False)
-    y = torch.rand(1, 16, 40, 40, 40).contiguous(memory_format=CL)  # grows the heap
-    mean, rstd = channel_stats(y)
-    again = fi.huge_page_heap()
-    assert again in (True, False)
-    if first:  # a heap that took huge pages once keeps reporting so, and the data is untouched
-        assert again and fi._heap_done > 0
-    assert torch.equal(channel_stats(y)[0], mean) and torch.equal(channel_stats(y)[1], rstd)

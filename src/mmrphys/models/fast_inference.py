@@ -711,78 +711,12 @@ def retain_freed_memory() -> bool:
     return _MALLOC_TUNED
 
 
-_MADV_HUGEPAGE, _MADV_COLLAPSE = 14, 25  # <linux/mman.h>
-_HUGE_PAGE = 2 << 20
-_heap_done = 0  # the heap is backed by huge pages below this address (0: not yet tried)
-_heap_failed = False
-
-
-def huge_page_heap() -> bool:
-    """Back the glibc heap with 2 MB transparent huge pages (``madvise``: MADV_HUGEPAGE, MADV_COLLAPSE).
-
-    After :func:`retain_freed_memory` every activation lives in the heap and is reused from call to
-    call; with 4 KB pages each pass over a 56 MB activation walks ~14k page-table entries (two-level
-    on a VM) and the hardware prefetchers stop at every page boundary. Measured on the shared
-    2-core Xeon, one thread: summing a 56 MB NDHWC activation 6-7 ms instead of 12-13, its
-    statistics 13 instead of 16.5, RSP conv2 19 instead of 21.6; the whole LEF 149-155 ms instead
-    of 182-184 (sequential, PyTorch alone in the process). ``optimize(huge_pages=True)`` calls it
-    after each :class:`FastModel` call: it only acts when the heap has grown since the last call
-    (one ``sbrk`` otherwise), collapsing the new part synchronously (~2.5 ms per MB, once: ~0.45 s
-    on the first LEF call). MADV_COLLAPSE skips some regions (EINVAL; after onnxruntime has run
-    in the process, the regions our activations then move to), which get huge pages only when
-    faulted in afresh. Process-wide: other heap users (onnxruntime's arena in the same process, for
-    one) get huge pages there too. Linux only, with transparent huge pages not set to ``never``;
-    returns False where it did nothing.
-    """
-    global _heap_done, _heap_failed
-    if _heap_failed or not _MALLOC_TUNED:
-        return False
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        libc.sbrk.restype = ctypes.c_void_p
-        libc.sbrk.argtypes = [ctypes.c_ssize_t]
-        libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
-        top = libc.sbrk(0) or 0
-        if top <= _heap_done + _HUGE_PAGE:
-            return _heap_done > 0
-        start = _heap_done or _heap_start()
-        if start is None:  # no [heap] mapping (the main arena lives elsewhere)
-            _heap_failed = True
-            return False
-        lo = -(-start // _HUGE_PAGE) * _HUGE_PAGE
-        hi = top // _HUGE_PAGE * _HUGE_PAGE
-        if hi <= lo:
-            return _heap_done > 0
-        if libc.madvise(lo, hi - lo, _MADV_HUGEPAGE) != 0:
-            _heap_failed = True  # THP unsupported or disabled: do not retry each call
-            return False
-        libc.madvise(lo, hi - lo, _MADV_COLLAPSE)  # best effort (pre-6.1 kernels: EINVAL)
-        _heap_done = hi
-        return True
-    except (OSError, AttributeError, ValueError):
-        _heap_failed = True
-        return False
-
-
-def _heap_start():
-    """Lowest address of the process's ``[heap]`` mappings (None if there is none)."""
-    starts = []
-    with open("/proc/self/maps") as f:
-        for line in f:
-            if line.rstrip().endswith("[heap]"):
-                starts.append(int(line.split("-", 1)[0], 16))
-    return min(starts) if starts else None
-
-
 class FastModel(nn.Module):
     """Wraps the optimised copy; runs under ``torch.inference_mode``."""
 
-    def __init__(
-        self, model: nn.Module, compiled=None, source: nn.Module | None = None, huge_pages: bool = False
-    ):
+    def __init__(self, model: nn.Module, compiled=None, source: nn.Module | None = None):
         super().__init__()
         self.model = model
-        self.huge_pages = huge_pages
         source = model if source is None else source
         object.__setattr__(self, "_compiled", compiled)  # not a submodule: same weights as ``model``
         for attr in ("tasks", "in_channels", "input_size", "frame_multiple"):
@@ -791,10 +725,7 @@ class FastModel(nn.Module):
 
     def forward(self, x: torch.Tensor, labels=None) -> dict[str, torch.Tensor]:
         with torch.inference_mode():
-            out = (self.model if self._compiled is None else self._compiled)(x)
-        if self.huge_pages:
-            huge_page_heap()
-        return out
+            return (self.model if self._compiled is None else self._compiled)(x)
 
 
 def optimize(
@@ -803,7 +734,6 @@ def optimize(
     fold: bool = True,
     retain_memory: bool = True,
     concurrent: bool = True,
-    huge_pages: bool = False,
 ) -> FastModel:
     """An inference-only copy of ``model`` (MMRPhys/FactorizePhys built from ``ConvBlock3D``).
 
@@ -814,21 +744,16 @@ def optimize(
     :func:`retain_freed_memory` (process-wide). ``concurrent`` (folded path, 2+ torch threads,
     two branches) runs the BVP and RSP branches on two threads of one intra-op thread each instead
     of one after the other on all threads; the threads are read from ``torch.get_num_threads()``
-    at each call, so ``torch.set_num_threads(1)`` gives the one-thread path. ``huge_pages=True``
-    (opt-in, with ``retain_memory``) backs the heap that then holds the activations with transparent
-    huge pages after each call that grew it (:func:`huge_page_heap`, process-wide): ~15-20 % faster
-    at one thread in a process that runs only PyTorch, no gain measured in the benchmark's process
-    interleaved with onnxruntime (docs/benchmarks.md), hence off by default.
+    at each call, so ``torch.set_num_threads(1)`` gives the one-thread path.
     """
     fast = copy.deepcopy(model).eval()
     for p in fast.parameters():
         p.requires_grad_(False)
     if retain_memory:
         retain_freed_memory()
-    huge = bool(retain_memory and huge_pages)
     branches = _plan(fast) if fold and not compile else None
     if branches is not None:
-        return FastModel(FoldedModel(fast, branches, concurrent), None, fast, huge)
+        return FastModel(FoldedModel(fast, branches, concurrent), None, fast)
     _swap(fast, for_compile=compile)
     compiled = None
     if compile:
@@ -836,7 +761,7 @@ def optimize(
 
         inductor_config.freezing = True  # constant weights: lets Inductor prepack them for oneDNN
         compiled = torch.compile(fast, dynamic=False)
-    return FastModel(fast, compiled, fast, huge)
+    return FastModel(fast, compiled, fast)
 
 
 _FUSED = _has_fused_conv()
