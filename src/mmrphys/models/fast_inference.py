@@ -443,14 +443,19 @@ class FoldedModel(nn.Module):
 
 
 def _run_branch(z: _Pending, streams, head) -> torch.Tensor:
-    feats = [_run_stack(ext, z.channels(sl)) for sl, ext in streams]
+    return _run_head([_run_stack(ext, z.channels(sl)) for sl, ext in streams], head)
+
+
+def _run_head(feats: list[_Pending], head) -> torch.Tensor:
+    """A head on its streams' features: (B, T) output."""
     emb = _Pending.cat([_run_stack(stack, f) for stack, f in zip(head.convs, feats)])
     return _run_stack(head.final, emb).materialize().flatten(1)
 
 
-def _first_padding(stack):
+def _first_conv(stack) -> nn.Conv3d | None:
+    """The first 3D convolution of a stack (that of its first ConvBlock3D), or None."""
     convs = (getattr(m, "conv", m) for m in stack if isinstance(m, (ConvBlock3D, nn.Conv3d)))
-    return next((tuple(c.padding) for c in convs), None)
+    return next(convs, None)
 
 
 def _run_side_by_side(xs: torch.Tensor, branches) -> list[torch.Tensor]:
@@ -499,8 +504,10 @@ def _run_side_by_side(xs: torch.Tensor, branches) -> list[torch.Tensor]:
             # The shared input must not be normalised in place by one branch while another reads it.
             for _, streams, _ in branches:
                 for sl, ext in streams:
-                    pad = _first_padding(ext)
-                    if z.mean is not None and (pad is None or not z.channels(sl).foldable(pad)):
+                    if z.mean is None:
+                        break
+                    conv = _first_conv(ext)
+                    if conv is None or not z.channels(sl).foldable(tuple(conv.padding)):
                         z.materialize()
             _, streams, head = branches[heavy]
             (sl, ext), rest = streams[0], streams[1:]
@@ -515,9 +522,7 @@ def _run_side_by_side(xs: torch.Tensor, branches) -> list[torch.Tensor]:
         else:
             first = _block_part(z, plan, later=False)
             feat = _run_stack(ext[plan.after :], _join_parts(plan, first, later_half.result()))
-            feats = [feat] + [_run_stack(e, z.channels(s_)) for s_, e in rest]
-            emb = _Pending.cat([_run_stack(stack, f) for stack, f in zip(head.convs, feats)])
-            last = _run_stack(head.final, emb).materialize().flatten(1)
+            last = _run_head([feat] + [_run_stack(e, z.channels(s_)) for s_, e in rest], head)
     out = future.result()
     out.insert(heavy, last)
     return out
@@ -526,7 +531,7 @@ def _run_side_by_side(xs: torch.Tensor, branches) -> list[torch.Tensor]:
 def _first_numel(channels: int, stream) -> float:
     """Output elements per input element of a stream's first conv (its relative size)."""
     sl, ext = stream
-    conv = next((getattr(m, "conv", m) for m in ext if isinstance(m, (ConvBlock3D, nn.Conv3d))), None)
+    conv = _first_conv(ext)
     if conv is None:
         return 0.0
     return conv.out_channels / max(len(range(channels)[sl]), 1) / math.prod(conv.stride)
