@@ -17,14 +17,14 @@ from pathlib import Path
 
 
 def add_parser(sub) -> None:
-    from mmrphys.vitals.estimate import DEFAULT_METHOD
+    from mmrphys.vitals.estimate import DEFAULT_METHOD, UNSUPERVISED_METHODS
 
     p = sub.add_parser("estimate", help="HR, RR, waveforms and a report from a face video",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("video", help="video file (mp4, avi, mkv, y4m, ... anything FFmpeg decodes)")
     p.add_argument("--method", default=None,
-                   help=f"mmrphys (shipped weights unless --weights) or pos, chrom, green, ica, lgi, pbv, "
-                        f"omit (default: {DEFAULT_METHOD})")
+                   help=f"mmrphys (shipped weights unless --weights) or {', '.join(UNSUPERVISED_METHODS)} "
+                        f"(default: {DEFAULT_METHOD})")
     p.add_argument("--weights", default=None, help="weights file (ours or the authors' .pth) or shipped name")
     p.add_argument("--out", default=None,
                    help="folder for <video>.json, <video>_waveforms.csv, <video>_report.png")
@@ -37,12 +37,15 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from mmrphys.vitals.estimate import estimate
+    from mmrphys.vitals.estimate import UNSUPERVISED_METHODS, estimate
 
-    if args.method and args.method.lower() not in ("pos", "chrom", "green", "ica", "lgi", "pbv", "omit"):
+    if args.method and args.method.lower() not in UNSUPERVISED_METHODS:
         import torch
 
+        from mmrphys.models.fast_inference import retain_freed_memory
+
         torch.set_num_threads(max(1, args.threads))
+        retain_freed_memory()  # our own process: reuse freed activations (~7 % faster per video)
     result = estimate(args.video, method=args.method, weights=args.weights, fps=args.fps,
                       progress=False if args.quiet else None)
     stem = Path(args.video).stem

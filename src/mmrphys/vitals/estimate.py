@@ -142,13 +142,15 @@ def _fast_path(net, name: str):
     """The exact eager fast path of :mod:`mmrphys.models.fast_inference` for MMRPhys/FactorizePhys.
 
     Same outputs as the plain model (max |Δz| ~5e-6, tested) at ~1/3 of its CPU per window; no
-    compilation, so no start-up cost. Other architectures run as they are.
+    compilation, so no start-up cost. Other architectures run as they are. The process-wide malloc
+    tuning (``retain_freed_memory``) is left to processes we own (the CLI): a library call must not
+    change its host's allocator.
     """
     if not name.startswith(("mmrphys", "factorizephys")):
         return net
     from mmrphys.models.fast_inference import optimize
 
-    return optimize(net)
+    return optimize(net, retain_memory=False)
 
 
 class _ModelRunner:
