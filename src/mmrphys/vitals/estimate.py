@@ -283,14 +283,13 @@ def estimate(source, method: str | None = None, weights=None, fps: float | None 
     one-line reason; a face seen in only part of the clip gives a partial result with warnings.
     """
     method = (method or DEFAULT_METHOD).lower()
-    unsupervised = UNSUPERVISED_METHODS
     spec = None
-    if method not in unsupervised:
+    if method not in UNSUPERVISED_METHODS:
         from mmrphys.models import list_models
 
         if method not in ("mmrphys", "model") and method not in list_models():
             raise ConfigError(f"unknown method {method!r}; choose mmrphys (with --weights) or one of "
-                              f"{', '.join(sorted(unsupervised))}")
+                              f"{', '.join(sorted(UNSUPERVISED_METHODS))}")
         spec = _load_model(method, weights)
     elif weights is not None:
         raise ConfigError(f"method {method!r} takes no weights; use --method mmrphys with --weights")
