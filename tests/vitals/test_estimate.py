@@ -136,30 +136,42 @@ def test_model_path_streams_windows_and_uses_rsp_head(tmp_path):
     assert np.isfinite(res.heart_rate_bpm)  # untrained weights: a number, not a correct one
 
 
-def test_model_runs_on_the_exact_fast_path(tmp_path, monkeypatch):
-    import importlib
-
+def test_model_path_equals_the_plain_module(monkeypatch):
+    """The main job's model path (eager backend: NDHWC blocks) against the plain module on the same
+    windows, on raw waveforms. Each window's output is z-scored before overlap-add, so the stitched
+    waveform moves by at most the largest per-window z-scored difference, 2·bound_raw/std(y) with
+    bound_raw of tests/numerics.py (max|y|/std(y) is measured on the windows themselves)."""
     import torch
 
-    from mmrphys import models
-    from mmrphys.models.checkpoints import save_weights
-    from mmrphys.models.fast_inference import FastModel
+    import mmrphys.models as models
+    from numerics import relative_bound
 
-    est = importlib.import_module("mmrphys.vitals.estimate")
-    torch.manual_seed(1)
-    net = models.create("mmrphys_lef", tasks=("bvp", "rsp"), in_channels=3)
-    weights = save_weights(net, tmp_path / "rand.pt")
-    assert isinstance(est._load_model("mmrphys", weights).net, FastModel)
-    frames, _ = _frames(8)
-    fast = mmrphys.estimate(frames, fps=30, method="mmrphys", weights=weights, progress=False)
-    monkeypatch.setattr(est, "_fast_path", lambda net, name: net)
-    plain = mmrphys.estimate(frames, fps=30, method="mmrphys", weights=weights, progress=False)
+    real_prepare = models.prepare
+    windows = []
 
-    def z(v):
-        return (np.asarray(v) - np.mean(v)) / np.std(v)
+    class Plain:  # the unprepared module behind the predictor's interface, recording its outputs
+        def __init__(self, net, backend="eager", example_shape=None):
+            pred = real_prepare(net)
+            self.spec, self.tasks, self.backend, self.net = pred.spec, pred.tasks, "plain", net.eval()
 
+        def __call__(self, x):
+            with torch.no_grad():
+                out = self.net(x)
+            windows.append((x.shape, out))
+            return out
+
+    frames, _ = _frames(12)
+    fast = mmrphys.estimate(frames, fps=30, method="mmrphys", progress=False)  # shipped weights
+    assert fast.model["backend"] == "eager" and fast.model["windows"] == 3
+    monkeypatch.setattr(models, "prepare", Plain)
+    plain = mmrphys.estimate(frames, fps=30, method="mmrphys", progress=False)
+    net = models.checkpoints.load_model("default")
+    rel = relative_bound(net, torch.empty(windows[0][0]))
+    spread = max(float(y.abs().max() / y.std()) for _, out in windows for y in out.values())
+    bound = 2 * rel * spread
     for task in ("bvp", "rsp"):
-        assert np.max(np.abs(z(getattr(fast, task)) - z(getattr(plain, task)))) < 1e-4
+        diff = np.nanmax(np.abs(getattr(fast, task) - getattr(plain, task)))
+        assert diff <= 0.1 * bound  # measured: 1.2e-6 (bvp), 1.7e-6 (rsp) against a bound of 2.5e-3
 
 
 @pytest.mark.reference
