@@ -179,3 +179,77 @@ def test_weights_for_another_variant(official_dir):
     rgbt = official_dir / "BP4D_MMRPhysLEF_BVP_RSP_RGBTx180x72_SFSAM_Label_Fold1_Epoch4.pth"
     with pytest.raises(WeightsError, match="thermal"):
         mmrphys.estimate(np.zeros((10, 64, 64, 3), np.uint8), fps=30, method="mmrphys", weights=rgbt)
+
+
+@pytest.mark.reference
+def test_thermal_only_weights_refused_in_one_line(official_dir):
+    thermal = official_dir / "BP4D_MMRPhysLEF_BVP_RSP_Tx180x72_SFSAM_Label_Fold1_Epoch4.pth"
+    with pytest.raises(WeightsError, match=r"for thermal input \(mmrphys_lef\); this video is RGB"):
+        mmrphys.estimate(np.zeros((10, 64, 64, 3), np.uint8), fps=30, method="mmrphys", weights=thermal)
+
+
+class _RecordingPredictor:
+    """A stand-in for models.prepare's Predictor: records the windows it is given, returns a sine."""
+
+    def __init__(self, spec, tasks=("bvp",)):
+        self.spec, self.tasks, self.backend, self.seen = spec, tasks, "eager", []
+
+    def __call__(self, x):
+        import torch
+
+        self.seen.append((tuple(x.shape), float(x.min()), float(x.max())))
+        t = torch.arange(x.shape[2] - 1, dtype=torch.float32)
+        return {task: torch.sin(t / 5).expand(x.shape[0], -1) for task in self.tasks}
+
+
+@pytest.mark.parametrize("frames, multiple, scale", [(161, 20, 255.0), (181, 4, 1.0), (129, 4, 255.0)])
+def test_model_estimator_follows_the_input_spec(frames, multiple, scale):
+    """Windows, crop size, frame multiple and pixel scale come from the model's InputSpec."""
+    from mmrphys.models import InputSpec
+    from mmrphys.vitals.estimators import ModelEstimator
+
+    spec = InputSpec(size=36, frames=frames, frame_multiple=multiple, in_channels=3, pixel_scale=scale)
+    pred = _RecordingPredictor(spec)
+    est = ModelEstimator(pred, "physnet", "w.pth", min_duration_s=6.0)
+    warnings = []
+    assert est.start(30.0, warnings) == 30.0 and warnings == [] and est.crop_size == 36
+    crop = np.full((36, 36, 3), 200, np.uint8)
+    for k in range(420):  # 14 s at 30 fps, with a 1 s gap in the middle
+        if 200 <= k < 230:
+            est.gap(k / 30)
+        else:
+            est.push(crop, k / 30)
+    grid = np.arange(420) / 30
+    waves = est.finish(grid, [(0, 200), (230, 420)])
+    for shape, lo, hi in pred.seen:
+        assert shape[1:] == (3, shape[2], 36, 36) and (shape[2] - 1) % multiple == 0
+        assert lo == hi == pytest.approx(200 / 255 * scale)
+    assert max(s[0][2] for s in pred.seen) == frames  # full windows where the segment is long enough
+    assert np.isfinite(waves["bvp"][:200]).all() and np.isnan(waves["bvp"][200:230]).all()
+    assert est.describe()["window_frames"] == frames and est.method == "physnet"
+
+
+@pytest.fixture(scope="module")
+def clip72(tmp_path_factory):
+    """12 s, 160x120, HR 72 / RR 15."""
+    return make_clip(tmp_path_factory.mktemp("clip") / "c72.mp4", hr_bpm=72, rr_bpm=15, duration_s=12,
+                     fps=30, size=(160, 120), seed=2)
+
+
+@pytest.mark.reference
+@pytest.mark.parametrize(
+    "file, name, window",
+    [
+        ("PURE_MMRPhys_SFSAM_Label_Epoch9.pth", "mmrphys_lef", 181),
+        ("PURE_FactorizePhys_SFSAM_Label_Epoch9.pth", "factorizephys", 161),
+        pytest.param("PURE_PhysNet.pth", "physnet", 161, marks=pytest.mark.slow),
+        pytest.param("PURE_EfficientPhys_FSAM.pth", "efficientphys", 161, marks=pytest.mark.slow),
+    ],
+)
+def test_any_rgb_architecture_runs_the_main_job(official_dir, clip72, file, name, window):
+    """The architecture comes from the weights; windows, crop size and pixel scale from the model."""
+    res = mmrphys.estimate(clip72["video"], method="mmrphys", weights=official_dir / file, progress=False)
+    assert res.model["name"] == name and res.model["window_frames"] == window
+    assert res.method == ("mmrphys" if name.startswith("mmrphys") else name)
+    assert abs(res.heart_rate_bpm - 72) <= 3
+    assert res.confidence["heart_rate"] > 0.5

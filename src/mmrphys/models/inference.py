@@ -167,7 +167,7 @@ class _BlockNDHWC(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         c = self.conv
         y = F.conv3d(x.contiguous(memory_format=CL), c.weight, c.bias, c.stride, c.padding)
-        return instance_norm_(y.tanh_(), self.eps)
+        return instance_norm_(y, self.eps, tanh=True)
 
 
 class _DiffNormalizeNDHWC(nn.Module):
@@ -184,28 +184,31 @@ class _DiffNormalizeNDHWC(nn.Module):
         return instance_norm_(torch.sub(x[:, :, 1:], x[:, :, :-1], out=d), eps=1e-5)
 
 
-def instance_norm_(y: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
-    """Non-affine instance norm of an NDHWC (B, C, T, H, W) tensor, in place; returns ``y``.
+def instance_norm_(y: torch.Tensor, eps: float = 1e-5, tanh: bool = False) -> torch.Tensor:
+    """Non-affine instance norm of an NDHWC (B, C, T, H, W) tensor (of ``tanh(y)`` with ``tanh``),
+    in place; returns ``y``.
 
-    Per sample, the per-channel sums and sums of squares are taken in one pass over ~1 MB blocks
-    of the (N, C) row view (a column sum and the diagonal of the block's Gram matrix, while the
-    block is in cache); channels whose mean dominates their variance, where E[y²] − E[y]² would
-    cancel, get a second, centred pass. Then ``(y − mean) · rstd`` in place.
+    Per sample, one pass over ~1 MB blocks of the (N, C) row view applies the Tanh and takes the
+    per-channel sums and sums of squares (a column sum and the diagonal of the block's Gram matrix)
+    while the block is in cache; channels whose mean dominates their variance, where
+    E[y²] − E[y]² would cancel, get a second, centred pass. Then ``(y − mean) · rstd`` in place.
     """
     for i in range(y.shape[0]):
         rows = y[i].permute(1, 2, 3, 0).reshape(-1, y.shape[1])  # a view: NDHWC rows of C channels
-        mean, rstd = _row_stats(rows, eps)
+        mean, rstd = _row_stats(rows, eps, tanh)
         torch.addcmul(-mean * rstd, rows, rstd, out=rows)
     return y
 
 
-def _row_stats(rows: torch.Tensor, eps: float) -> tuple[torch.Tensor, torch.Tensor]:
+def _row_stats(rows: torch.Tensor, eps: float, tanh: bool) -> tuple[torch.Tensor, torch.Tensor]:
     n, c = rows.shape
     step = max(_STATS_BLOCK_FLOATS // c, 1)
     total = rows.new_zeros(c)
     gram = rows.new_zeros(c, c)
     for i in range(0, n, step):
         block = rows[i : i + step]
+        if tanh:
+            block.tanh_()
         total += block.sum(0)
         gram.addmm_(block.T, block)
     mean = total / n
