@@ -250,7 +250,8 @@ def _signals_to_result(waves, grid, fs, track: _Track, estimator: Estimator, rea
                         f"segment ({_fmt_t(grid[main[0]])} onwards)")
     rsp_from_model = "rsp" in waves
     rsp = waves["rsp"] if rsp_from_model else _rsp_from_bvp(bvp, segs, fs)
-    hr, rr, hrv, quality, rolling, confidence = _rates(bvp, rsp, fs, main, segs, grid, preset, warnings)
+    hr, rr, hrv, quality, rolling, confidence = _rates(bvp, rsp, fs, main, segs, grid, preset, warnings,
+                                                       rsp_from_model)
     quality["face_detected_fraction"] = face_fraction
     quality["warnings"] = warnings
     extra = {"n_frames": len(track.times), "source_fps": float(reader.fps),
@@ -286,7 +287,7 @@ def _rsp_from_bvp(bvp: np.ndarray, segs, fs: float) -> np.ndarray:
     return rsp
 
 
-def _rates(bvp, rsp, fs, main, segs, grid, preset, warnings):
+def _rates(bvp, rsp, fs, main, segs, grid, preset, warnings, rsp_from_model):
     from mmrphys.signals import heart_rate, hrv_from_bvp, respiratory_rate, rolling_rates, signal_quality
     from mmrphys.signals.quality import confidence, confidence_warning
 
@@ -328,6 +329,9 @@ def _rates(bvp, rsp, fs, main, segs, grid, preset, warnings):
                                 "respiratory_rate_bpm": float(ri)})
         trust = {"heart_rate": confidence(seg_bvp, fs, hr, "hr", preset) if math.isfinite(hr) else 0.0,
                  "respiratory_rate": confidence(seg_rsp, fs, rr, "rr", preset) if math.isfinite(rr) else None}
+        if trust["respiratory_rate"] is not None and not rsp_from_model:
+            # a breathing rate read from the pulse's modulation is no surer than the pulse itself
+            trust["respiratory_rate"] = min(trust["respiratory_rate"], trust["heart_rate"])
     if not math.isfinite(hr):
         warnings.append("heart rate not estimable: the pulse signal is flat")
     for vital, kind in (("heart_rate", "hr"), ("respiratory_rate", "rr")):
