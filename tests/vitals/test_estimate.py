@@ -253,3 +253,11 @@ def test_any_rgb_architecture_runs_the_main_job(official_dir, clip72, file, name
     assert res.method == ("mmrphys" if name.startswith("mmrphys") else name)
     assert abs(res.heart_rate_bpm - 72) <= 3
     assert res.confidence["heart_rate"] > 0.5
+
+
+def test_face_only_in_short_stretches_names_the_longest():
+    frames, background = _frames(14, hr=72)
+    frames[120:195] = background  # face 0-4 s and 6.5-11 s only: no stretch of 6 s
+    frames[330:] = background
+    with pytest.raises(InputError, match=r"visible for at most [3-5]\.\d s at a time; the minimum is 6 s"):
+        mmrphys.estimate(frames, fps=30, progress=False)

@@ -216,8 +216,12 @@ def _face_segments(track: _Track, src_fps: float, fs: float, warnings: list[str]
                          f"({track.tracker.n_detections} detection attempts)")
     grid = uniform_grid(0.0, t_src[-1], fs)
     valid = np.interp(grid, t_src, valid_src.astype(float)) > 0.999
+    segments = _segments(valid, _min_len(fs))
+    if not segments:
+        raise InputError(f"{track.name}: the face is visible for at most {_longest_run(valid) / fs:.1f} s "
+                         f"at a time; the minimum is {MIN_DURATION_S:.0f} s")
     track.duration_s = duration
-    return grid, _segments(valid, _min_len(fs)), float(valid_src.mean())
+    return grid, segments, float(valid_src.mean())
 
 
 def _min_len(fs: float) -> int:
@@ -241,9 +245,8 @@ def _signals_to_result(waves, grid, fs, track: _Track, estimator: Estimator, rea
     bvp = waves["bvp"]
     segs = _segments(np.isfinite(bvp), _min_len(fs))
     if not segs:
-        raise InputError(f"{track.name}: the face is visible for at most "
-                         f"{_longest_run(np.isfinite(bvp)) / fs:.1f} s at a time; the minimum is "
-                         f"{MIN_DURATION_S:.0f} s")
+        raise InputError(f"{track.name}: no {MIN_DURATION_S:.0f} s stretch of the face gave a "
+                         f"{estimator.method} signal")
     main = max(segs, key=lambda se: se[1] - se[0])
     if face_fraction < 0.999:
         warnings.append(f"face found in {100 * face_fraction:.0f}% of frames; rates use the longest face "
