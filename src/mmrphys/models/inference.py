@@ -19,11 +19,12 @@ Backends (both give the module's outputs within float32 rounding; tested on raw 
 ``"compiled"``
     The module exported with :func:`torch.export.export` and compiled ahead of time by AOTInductor
     (``torch._inductor.aoti_compile_and_package``, the documented AOTInductor entry point, with
-    frozen weights) for one window shape, ``example_shape``. The package is cached on disk
+    frozen weights) for one window shape, ``example_shape`` with batch 1. The package is cached on disk
     (:func:`compiled_cache_dir`), keyed by a digest of the weights, the window shape, the torch
     version, the CPU (the code is built with ``-march=native``) and the thread count, so the
-    20-100 s compilation happens once; later processes load it in about a second. Batches of that
-    window shape run window by window through it; any other shape runs on the eager module. Without
+    20-100 s compilation happens once; later processes load it in a few seconds (importing Inductor).
+    Exactly that shape runs through it; any other (batches included: the attention of some
+    models couples the samples of a batch) runs on the eager module. Without
     a C++ compiler, or when compilation fails, one warning is issued and the eager backend is used.
 
 The predictor carries the model's :class:`InputSpec` (crop size, window length, pixel scale), which
@@ -107,9 +108,8 @@ class Predictor:
 
     def __call__(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         with torch.inference_mode():
-            if self._compiled is not None and tuple(x.shape[1:]) == self.compiled_shape[1:]:
-                outs = [self._compiled(x[i : i + 1].contiguous()) for i in range(x.shape[0])]
-                return {task: torch.cat([o[task] for o in outs]) for task in outs[0]}
+            if self._compiled is not None and tuple(x.shape) == self.compiled_shape:
+                return self._compiled(x.contiguous())
             return self.module(x)
 
 
