@@ -40,12 +40,21 @@ def _check(model, x, backend="eager", **kw) -> dict:
         ("efficientphys", dict(attention="fsam"), 72, 21),
     ],
 )
-def test_eager_equals_module_with_random_weights(name, kw, size, frames):
+@pytest.mark.parametrize("batch", [1, 2])  # PyTorch picks other conv kernels for batch 1
+def test_eager_equals_module_with_random_weights(name, kw, size, frames, batch):
     torch.manual_seed(0)
     model = create(name, **kw)
-    x = torch.rand(2, model.in_channels, frames, size, size) * 255
+    x = torch.rand(batch, model.in_channels, frames, size, size) * 255
     used = _check(model, x)
     assert used["raw"] < 0.1  # measured: <= 0.02 of the bound on a Xeon (AVX-512)
+
+
+def test_eager_at_two_threads(monkeypatch):
+    """At 2+ threads the statistics take whole-tensor calls instead of cache blocks: same outputs."""
+    torch.manual_seed(1)
+    model = create("mmrphys_mef", tasks=("bvp", "rsp"), in_channels=3)
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
+    _check(model, torch.rand(1, 3, 41, 36, 36))
 
 
 def test_lef_full_window_and_both_paths_near_float64():

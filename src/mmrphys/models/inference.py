@@ -173,8 +173,9 @@ class _BlockNDHWC(nn.Module):
         if x.numel() < _SMALL_CONV_NUMEL and _ONEDNN:
             y = F.conv3d(x.to_mkldnn(), c.weight.to_mkldnn(), None, c.stride, c.padding)
             y = y.to_dense().contiguous(memory_format=CL)
-        else:
+        else:  # NDHWC out, whichever kernel PyTorch picks (its im2col fallback returns NCDHW)
             y = F.conv3d(x.contiguous(memory_format=CL), c.weight, None, c.stride, c.padding)
+            y = y.contiguous(memory_format=CL)
         return instance_norm_(y, self.eps, tanh=True)
 
 
@@ -205,14 +206,16 @@ def instance_norm_(y: torch.Tensor, eps: float = 1e-5, tanh: bool = False) -> to
     """
     b, c, t, h, w = y.shape
     for i in range(b):
-        rows = y[i].permute(1, 2, 3, 0).reshape(t * h, w * c)  # a view of the NDHWC memory
+        rows = y[i].permute(1, 2, 3, 0).view(t * h, w * c)  # a view of the NDHWC memory (else: error)
         mean, rstd = _row_stats(rows, c, eps, tanh)
         torch.addcmul((-mean * rstd).repeat(w), rows, rstd.repeat(w), out=rows)
     return y
 
 
 def _row_stats(rows: torch.Tensor, c: int, eps: float, tanh: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    step = max(_STATS_BLOCK_FLOATS // rows.shape[1], 1)
+    # One thread: blocks that stay in cache. More threads: whole-tensor calls, since every call on a
+    # block would be a fork/join of the intra-op team, which stalls whenever a core is busy.
+    step = max(_STATS_BLOCK_FLOATS // rows.shape[1], 1) if torch.get_num_threads() == 1 else rows.shape[0]
     total = rows.new_zeros(rows.shape[1])
     gram = rows.new_zeros(c, c)
     for i in range(0, rows.shape[0], step):
