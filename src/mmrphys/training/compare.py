@@ -50,7 +50,7 @@ def protocol(videos, methods: dict, out: Path, chunk: int = 180, preset: str = "
             preds[v.id] = {f"{t}_pred": x for t, x in p.items()}
             rows += score_video(v.id, p, v.labels, v.fs, chunk, preset)
         slug = "".join(c if c.isalnum() else "_" for c in name.lower()).strip("_")
-        results[name] = write_results(out / slug, preds, rows, title=name)
+        results[name] = write_results(out / slug, preds, rows, title=name) | {"rows": rows}
     combine_tables(results, out)
     return results
 
