@@ -180,6 +180,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.list:
             for case, _ in cases:
                 print(case.name)
+            for name, why in broken:
+                print(f"{name}  NOT CLEAN: {why}")
             print(f"{len(cases)} cases in {len(modules)} modules (inputs made in {t_setup:.1f} s)")
             return 0
         work = base / "runs"
