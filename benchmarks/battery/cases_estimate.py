@@ -115,10 +115,11 @@ def make_inputs(root: Path) -> dict:
     avi = (root / "lossless.avi").read_bytes()
     p["avi_cut_90"] = w("avi_cut_90.avi", avi[: int(len(avi) * 0.9)])
     p["avi_cut_40"] = w("avi_cut_40.avi", avi[: int(len(avi) * 0.4)])
-    corrupt = bytearray(good_bytes)
-    for i in rng.integers(len(corrupt) // 3, 2 * len(corrupt) // 3, 400):
-        corrupt[i] ^= 0xFF
-    p["corrupt_middle"] = w("corrupt_middle.mp4", bytes(corrupt))
+    for key, flips in (("corrupt_middle", 12), ("corrupt_heavy", 400)):  # bytes flipped in the middle third
+        corrupt = bytearray(good_bytes)
+        for i in rng.integers(len(corrupt) // 3, 2 * len(corrupt) // 3, flips):
+            corrupt[i] ^= 0xFF
+        p[key] = w(f"{key}.mp4", bytes(corrupt))
     p["one_frame"] = encode(root / "one_frame.mp4", frames[:1])
     p["two_s"] = encode(root / "two_s.mp4", frames[:60])
     p["short_5s"] = encode(root / "short_5s.mp4", frames[:165])
@@ -343,6 +344,7 @@ def cases(root: Path) -> list[Case]:
     bad_video("grey-pixel-format", p["grey_format"])
     bad_video("huge-dimensions-8k", p["huge"], check=quick(30))
     bad_video("no-face", p["noface"])
+    bad_video("corrupt-heavy", p["corrupt_heavy"])  # too few intact frames with a face: named, exit 2
     bad_video("dangling-symlink", p["dangling"])
     bad_video("fifo", p["fifo"], must="not a regular file", check=quick(10))
     bad_video("unix-socket", p["socket"], must="not a regular file")

@@ -41,7 +41,8 @@ def check_fps(fps, what: str = "fps") -> float:
     except (TypeError, ValueError):
         raise InputError(f"{what} must be a number of frames per second, got {fps!r}") from None
     if not (math.isfinite(value) and MIN_FPS <= value <= MAX_FPS):
-        raise InputError(f"{what} must be between {MIN_FPS:g} and {MAX_FPS:g} frames per second, got {fps!r}")
+        raise InputError(f"{what} must be between {MIN_FPS:g} and {MAX_FPS:g} frames per second, "
+                         f"got {value:g}")
     return value
 
 
@@ -353,8 +354,8 @@ class VideoReader:
             if index == 0:
                 raise InputError(f"{self.path}: no decodable frames")
             if self.damaged_packets:
-                self.warnings.append(f"{self.damaged_packets} damaged packets skipped (first near "
-                                     f"{first_damage:.1f} s); frames after them may show decoding errors")
+                self.warnings.append(f"{self.damaged_packets} damaged or truncated packets skipped (first "
+                                     f"near {first_damage:.1f} s); frames after them may show artefacts")
             if corrupt:
                 self.warnings.append(f"{corrupt} frames were flagged corrupt (damaged) by the decoder")
             if dropped:

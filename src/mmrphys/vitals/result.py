@@ -35,16 +35,18 @@ def _existing_ancestor(path: Path) -> Path:
     return p
 
 
-def _check_writable_folder(folder: Path, what: str) -> None:
-    """``folder`` (which may not exist yet) can be created and written to; ConfigError naming it else."""
+def _check_writable_folder(folder: Path, what: str, target: Path | None = None) -> None:
+    """``folder`` (which may not exist yet) can be created and written to; ConfigError naming ``target``
+    (default: ``folder``) else."""
     base = _existing_ancestor(folder)
+    name = target if target is not None else folder
     if not base.is_dir():
-        raise ConfigError(f"{what} {folder}: {base} is a file, not a folder")
+        raise ConfigError(f"{what} {name}: {base} is a file, not a folder")
     try:  # permissions alone do not tell (root, read-only mounts, /proc): try it
         with tempfile.NamedTemporaryFile(dir=base, prefix=".mmrphys-write-test-"):
             pass
     except OSError as err:
-        raise ConfigError(f"{what} {folder}: cannot write in {base} ({type(err).__name__}: "
+        raise ConfigError(f"{what} {name}: cannot write in {base} ({type(err).__name__}: "
                           f"{err.strerror or err})") from None
 
 
@@ -57,7 +59,7 @@ def check_output_file(path, what: str = "output") -> Path:
         raise ConfigError(f"{what} {path} is a folder, not a file name")
     if path.exists() and not path.is_file():
         raise ConfigError(f"{what} {path} is not a regular file (a device or pipe)")
-    _check_writable_folder(path.parent, what)
+    _check_writable_folder(path.parent, what, path)
     return path
 
 
