@@ -130,32 +130,51 @@ def _write_temp(path: Path, write: Callable[[object], None], binary: bool) -> Pa
 
 
 def _write_all(targets: dict[str, tuple[Path, Callable, bool]]) -> dict[str, Path]:
-    """Write every target to a temporary file, then rename them all; on any error nothing is left."""
+    """Write every target to a temporary file, then rename them all into place.
+
+    All or nothing: files being replaced are first moved aside and put back if any step fails, so an
+    error leaves the folder as it was (old results intact, no new file, no temporary file).
+    """
     temps: dict[str, Path] = {}
+    backups: dict[Path, Path] = {}
     created: list[Path] = []
     placed: list[Path] = []
+
+    def undo() -> None:
+        for tmp in temps.values():
+            tmp.unlink(missing_ok=True)
+        for path in placed:
+            path.unlink(missing_ok=True)
+        for path, old in backups.items():
+            try:
+                os.replace(old, path)
+            except OSError:  # pragma: no cover - the folder became unwritable mid-way
+                pass
+        _remove_dirs(created)
+
     try:
         for path, _, _ in targets.values():
             created += _make_dirs(path.parent)
         for kind, (path, write, binary) in targets.items():
             temps[kind] = _write_temp(path, write, binary)
         for kind, (path, _, _) in targets.items():
-            os.replace(temps.pop(kind), path)
+            if path.is_file():
+                fd, old = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".old")
+                os.close(fd)
+                os.replace(path, old)
+                backups[path] = Path(old)
+            os.replace(temps[kind], path)
+            del temps[kind]
             placed.append(path)
     except OSError as err:
-        for tmp in temps.values():
-            tmp.unlink(missing_ok=True)
-        if len(placed) < len(targets):
-            for path in placed:  # all or nothing: no JSON + CSV without the PNG
-                path.unlink(missing_ok=True)
-        _remove_dirs(created)
+        undo()
         where = err.filename or next(iter(targets.values()))[0]
         raise ConfigError(f"cannot write {where} ({type(err).__name__}: {err.strerror or err})") from None
     except BaseException:
-        for tmp in temps.values():
-            tmp.unlink(missing_ok=True)
-        _remove_dirs(created)
+        undo()
         raise
+    for old in backups.values():
+        old.unlink(missing_ok=True)
     return {kind: path for kind, (path, _, _) in targets.items()}
 
 
