@@ -103,6 +103,23 @@ def nothing_written(folder: Path) -> Callable[[CaseRun], str | None]:
     return check
 
 
+def unchanged(folder: Path) -> Callable[[CaseRun], str | None]:
+    """A check: ``folder``'s files after the run are exactly those before it (same bytes, none new).
+
+    Call it when the case is built (it records the files then).
+    """
+    before = {f: f.read_bytes() for f in files_under(folder)}
+
+    def check(run: CaseRun) -> str | None:
+        new = [f for f in files_under(folder) if f not in before]
+        if new:
+            return f"wrote {len(new)} file(s): {new[0].name}"
+        changed = [f for f, data in before.items() if not f.is_file() or f.read_bytes() != data]
+        return f"changed or removed {changed[0].name}" if changed else None
+
+    return check
+
+
 def all_of(*checks: Callable[[CaseRun], str | None] | None) -> Callable[[CaseRun], str | None]:
     """A check that runs ``checks`` in order and returns the first reason."""
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from battery.case import Case, CaseRun, all_of, files_under
+from battery.case import Case, CaseRun, all_of, files_under, unchanged
 from battery.cases_estimate import HR_BPM, HR_TOL_BPM, decoded, good_clip
 
 _PRELUDE = """\
@@ -61,20 +61,6 @@ def result_ok(hr: float | None = HR_BPM, warn: str | None = None, summary: str |
         if summary is not None and summary not in data["summary"]:
             return f"summary {data['summary']!r} lacks {summary!r}"
         return None
-
-    return check
-
-
-def unchanged(folder: Path):
-    before = {f: f.read_bytes() for f in files_under(folder)}
-
-    def check(run: CaseRun) -> str | None:
-        after = files_under(folder)
-        new = [f for f in after if f not in before]
-        if new:
-            return f"wrote {len(new)} file(s): {new[0].name}"
-        changed = [f for f, data in before.items() if not f.is_file() or f.read_bytes() != data]
-        return f"changed or removed {changed[0].name}" if changed else None
 
     return check
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from battery.case import Case, CaseRun, all_of, files_under
+from battery.case import Case, CaseRun, all_of, files_under, unchanged
 
 CLIP_S = 8.0
 SIZE = (160, 120)
@@ -235,23 +235,6 @@ def make_weights(root: Path) -> dict:
 
 
 # --- checks --------------------------------------------------------------------------------------
-
-
-def unchanged(folder: Path) -> callable:
-    """A check: ``folder``'s files after the run are exactly those before it (same bytes)."""
-    before = {f: f.read_bytes() for f in files_under(folder)}
-
-    def check(run: CaseRun) -> str | None:
-        after = files_under(folder)
-        new = [f for f in after if f not in before]
-        if new:
-            return f"wrote {len(new)} file(s): {new[0].name}"
-        for f, data in before.items():
-            if not f.is_file() or f.read_bytes() != data:
-                return f"changed or removed {f.name}"
-        return None
-
-    return check
 
 
 def quick(limit_s: float) -> callable:
