@@ -105,7 +105,8 @@ def _read(path) -> dict:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 - any unpickling failure is the user's file problem
-        raise WeightsError(f"{path}: cannot read weights ({type(err).__name__}: {err})") from None
+        first = (str(err).strip().splitlines() or [""])[0][:160]  # torch's message runs to many lines
+        raise WeightsError(f"{path}: cannot read weights ({type(err).__name__}: {first})") from None
     if not isinstance(obj, dict):
         raise WeightsError(f"{path}: expected a state dict, found {type(obj).__name__}")
     return obj
@@ -270,6 +271,10 @@ def load_state_strict(model: nn.Module, state: dict, path: str) -> None:
         problems.append(f"shape mismatch: {'; '.join(shapes[:3])}")
     if problems:
         raise WeightsError(f"{path}: weights do not fit {type(model).__name__}: " + "; ".join(problems))
+    bad = [k for k, v in state.items()
+           if torch.is_tensor(v) and v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if bad:
+        raise WeightsError(f"{path}: {len(bad)} weight tensors hold NaN or infinite values (e.g. {bad[0]})")
     model.load_state_dict(state, strict=True)
 
 
