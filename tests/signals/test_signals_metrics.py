@@ -9,6 +9,7 @@ from signals_synth import pulse
 from mmrphys.errors import InputError
 from mmrphys.signals import metrics
 from mmrphys.signals.bland_altman import bland_altman, plot_bland_altman
+from mmrphys.signals.presets import get_preset
 from mmrphys.signals.rates import SignalWarning, preprocess
 
 FS = 30.0
@@ -60,9 +61,11 @@ def test_snr_of_signal_against_its_own_rate_and_against_noise(variant):
     snr_self = metrics.snr(clean, 72.0, FS, variant=variant)
     snr_noise = metrics.snr(noise, 72.0, FS, variant=variant)
     snr_wrong = metrics.snr(clean, 110.0, FS, variant=variant)  # harmonics windows miss the pulse
-    # noise: only the harmonic windows' share of the (filter-shaped) noise spectrum, a few dB at most
-    assert snr_self > 20 and snr_noise < 3 and snr_wrong < 0
-    assert snr_self > snr_noise + 20
+    # clean pulse: 13.4 dB (toolbox; the boxcar's sidelobes of the zero-padded 600-sample window reach the
+    # remainder) and 130 dB (mmrphys, squared PSD); noise: only the harmonic windows' share of the
+    # (filter-shaped) noise spectrum, between -8 and +1 dB over 5 seeds
+    assert snr_self > 10 and snr_noise < 3 and snr_wrong < 0
+    assert snr_self > snr_noise + 10
 
 
 def test_snr_definitions_and_defined_values():
@@ -78,6 +81,52 @@ def test_snr_definitions_and_defined_values():
     r = np.sin(2 * np.pi * 0.25 * t)
     assert metrics.snr(r, 15.0, FS, kind="rr") > 10
     assert metrics.snr(r, 15.0, FS, kind="rr", preset="mmrphys") > 10
+
+
+def _tones(n: int, fs: float, *freq_amp_phase) -> np.ndarray:
+    t = np.arange(n) / fs
+    return sum(a * np.cos(2 * np.pi * f * t + ph) for f, a, ph in freq_amp_phase)
+
+
+# Hand-checkable SNRs. fs = 32 Hz and 75 bpm: f0 = 1.25 Hz, 2·f0 = 2.5 Hz. Every tone completes a whole
+# number of cycles in the window (and in each Welch segment), so it lands on one FFT bin exactly.
+# Periodogram (boxcar, N = nfft = 256, bins 0.125 Hz): a cosine of amplitude A puts P = A²·N/(2·fs) in its
+# bin and nothing elsewhere, so every ratio is a ratio of A². The ±0.1 Hz harmonic windows hold one bin.
+# Welch (MMRPhys, N >= 256: segments of L = 128, 50 % overlap, periodic Hann, bins 0.25 Hz): the Hann window
+# is 1/2 − (e^{iθ} + e^{−iθ})/4, so an on-bin cosine has |X| ∝ A·{1/4 at k, 1/8 at k ± 1}: powers
+# P ∝ A²·{1/16, 1/64, 1/64}, squared PSD ∝ A⁴·{1/256, 1/4096, 1/4096}; the neighbours (±0.25 Hz) lie
+# outside the ±0.1 Hz window, in the remainder.
+HAND_SNR = [
+    # (preset, n, tones (Hz, amplitude, phase), expected dB)
+    # toolbox: signal 1² at f0; remainder 0.1² (2.0 Hz) + 0.3² (3.0 Hz) → 10·log10(1 / 0.1) = 10 dB
+    ("toolbox", 256, ((1.25, 1.0, 0.3), (2.0, 0.1, 1.0), (3.0, 0.3, 2.0)), 10.0),
+    # toolbox-2023: the 3.0 Hz tone is outside 0.75–2.5 Hz → 10·log10(1 / 0.01) = 20 dB
+    ("toolbox-2023", 256, ((1.25, 1.0, 0.3), (2.0, 0.1, 1.0), (3.0, 0.3, 2.0)), 20.0),
+    # toolbox, both harmonics: (1² + 0.5²) / 0.5² = 5 → 10·log10(5) = 6.9897 dB
+    ("toolbox", 256, ((1.25, 1.0, 0.3), (2.5, 0.5, 1.0), (2.0, 0.5, 2.0)), 10 * math.log10(5)),
+    # mmrphys, N = 128 < 256 → periodogram, squared PSD: (1² / 0.5²)² = 16 → 12.0412 dB
+    ("mmrphys", 128, ((1.25, 1.0, 0.3), (2.0, 0.5, 1.0)), 10 * math.log10(16)),
+    # mmrphys, N = 256 → Welch; a pure sinusoid: S = 1/256, R = 2/4096 → 10·log10(8) = 9.0309 dB
+    ("mmrphys", 256, ((1.25, 1.0, 0.3),), 10 * math.log10(8)),
+    # ... plus an equal tone at 2.0 Hz: R = 2/4096 + 1/256 + 2/4096 = 10/2048 → 10·log10(0.8) = −0.9691 dB
+    ("mmrphys", 256, ((1.25, 1.0, 0.3), (2.0, 1.0, 1.0)), 10 * math.log10(0.8)),
+]
+
+
+@pytest.mark.parametrize("preset,n,tones,expected_db", HAND_SNR)
+def test_snr_pinned_to_hand_computed_values(preset, n, tones, expected_db):
+    x = _tones(n, 32.0, *tones)
+    # float64 FFT of 256 samples: relative error in each bin ~ log2(256)·u ≈ 1e-15; 1e-9 dB is wide
+    assert metrics.snr(x, 75.0, 32.0, preset=preset) == pytest.approx(expected_db, abs=1e-9)
+
+
+def test_toolbox_snr_is_ten_log10_not_twenty():
+    # the toolbox's power2db since its PR #288/#344; 20·log10 (mag2db, earlier code and ours before) would
+    # double every value: 20 dB here instead of 10
+    x = _tones(256, 32.0, (1.25, 1.0, 0.3), (2.0, 0.1, 1.0), (3.0, 0.3, 2.0))
+    assert metrics.snr(x, 75.0, 32.0, variant="toolbox") == pytest.approx(10.0, abs=1e-9)
+    custom = get_preset("toolbox", hr_band=(0.6, 3.3))
+    assert metrics.snr(x, 75.0, 32.0, preset=custom) == pytest.approx(10.0, abs=1e-9)
 
 
 def test_macc_self_shift_and_noise():
