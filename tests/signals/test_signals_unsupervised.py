@@ -3,9 +3,10 @@ import pytest
 from signals_synth import PULSE_DIRECTION, SKIN_RGB, rgb_trace
 
 from mmrphys.errors import ConfigError, InputError
+from mmrphys.faces.traces import mean_rgb, skin_mask
+from mmrphys.faces.traces import rgb_trace as frames_to_trace
 from mmrphys.signals import heart_rate
-from mmrphys.signals.unsupervised import METHODS, get_method, jade, mean_rgb, pbv, skin_mask
-from mmrphys.signals.unsupervised import rgb_trace as frames_to_trace
+from mmrphys.signals.unsupervised import METHODS, get_method, jade, pbv
 
 FS = 30.0
 
