@@ -17,35 +17,42 @@ PRED = [70.0, 82.0, 95.0, 60.0, 101.0]
 GT = [72.0, 80.0, 90.0, 66.0, 100.0]
 
 
+# Hand-computed values in float64 from at most 5 numbers: both sides round a handful of times, <= ~10 u
+# relative (u = 1.1e-16); rel=1e-12 leaves a wide margin and still catches any formula change.
+EXACT = 1e-12
+
+
 def test_standard_errors_against_hand_computed_values():
     # errors e = pred - gt = [-2, 2, 5, -6, 1]; |e| = [2, 2, 5, 6, 1], n = 5
     n = 5
     abs_e = [2, 2, 5, 6, 1]
     mean_abs = 16 / 5  # 3.2
     std_abs = math.sqrt(sum((v - mean_abs) ** 2 for v in abs_e) / n)  # population std, as np.std
-    assert metrics.mae(PRED, GT) == pytest.approx((3.2, std_abs / math.sqrt(n)))
+    assert metrics.mae(PRED, GT) == pytest.approx((3.2, std_abs / math.sqrt(n)), rel=EXACT)
     sq = [4, 4, 25, 36, 1]  # mean 14
     std_sq = math.sqrt(sum((v - 14) ** 2 for v in sq) / n)
-    assert metrics.rmse(PRED, GT) == pytest.approx((math.sqrt(14), math.sqrt(std_sq / math.sqrt(n))))
+    expected = (math.sqrt(14), math.sqrt(std_sq / math.sqrt(n)))
+    assert metrics.rmse(PRED, GT) == pytest.approx(expected, rel=EXACT)
     rel = [2 / 72, 2 / 80, 5 / 90, 6 / 66, 1 / 100]
     m_rel = sum(rel) / n
     std_rel = math.sqrt(sum((v - m_rel) ** 2 for v in rel) / n)
-    assert metrics.mape(PRED, GT) == pytest.approx((m_rel * 100, std_rel / math.sqrt(n) * 100))
+    assert metrics.mape(PRED, GT) == pytest.approx((m_rel * 100, std_rel / math.sqrt(n) * 100), rel=EXACT)
     mp, mg = sum(PRED) / n, sum(GT) / n
     cov = sum((p - mp) * (g - mg) for p, g in zip(PRED, GT))
     r = cov / math.sqrt(sum((p - mp) ** 2 for p in PRED) * sum((g - mg) ** 2 for g in GT))
-    assert metrics.pearson(PRED, GT) == pytest.approx((r, math.sqrt((1 - r * r) / (n - 2))))
+    assert metrics.pearson(PRED, GT) == pytest.approx((r, math.sqrt((1 - r * r) / (n - 2))), rel=EXACT)
     snrs = [3.0, 5.0, -1.0, 9.0]
-    assert metrics.mean_se(snrs) == pytest.approx((4.0, math.sqrt((1 + 1 + 25 + 25) / 4) / 2))
+    assert metrics.mean_se(snrs) == pytest.approx((4.0, math.sqrt((1 + 1 + 25 + 25) / 4) / 2), rel=EXACT)
 
 
 def test_summarize_and_nan_policy():
     out = metrics.summarize(PRED, GT, snrs=[1, 2], maccs=[0.5, 0.7])
     assert set(out) == {"MAE", "RMSE", "MAPE", "Pearson", "SNR", "MACC"}
-    assert out["MAE"].value == pytest.approx(3.2)
+    assert out["MAE"].value == pytest.approx(3.2, rel=EXACT)
     with pytest.raises(InputError, match="index 1"):
         metrics.mae([70, np.nan], [70, 71])
-    assert metrics.mae([70, np.nan, 80], [71, 71, 78], nan_policy="omit").value == pytest.approx(1.5)
+    omitted = metrics.mae([70, np.nan, 80], [71, 71, 78], nan_policy="omit")
+    assert omitted.value == pytest.approx(1.5, rel=EXACT)
     with pytest.raises(InputError, match="3 values"):
         metrics.mae([1, 2, 3], [1, 2])
     with pytest.raises(InputError, match="0"):
@@ -131,13 +138,15 @@ def test_toolbox_snr_is_ten_log10_not_twenty():
 
 def test_macc_self_shift_and_noise():
     x = pulse(72.0, FS, 20.0, noise=0.2)
-    assert metrics.macc(x, x) == pytest.approx(1.0)
-    assert metrics.macc(x, np.roll(x, 37)) == pytest.approx(1.0)
-    assert metrics.macc(x, -x) == pytest.approx(1.0)  # |r|
+    # r = 1 exactly in exact arithmetic; the FFT correlation of 600 samples rounds by <= (5·log2 n + 2)·u
+    # relative (~6e-15); 1e-12 is >= 100x that
+    assert metrics.macc(x, x) == pytest.approx(1.0, abs=1e-12)
+    assert metrics.macc(x, np.roll(x, 37)) == pytest.approx(1.0, abs=1e-12)
+    assert metrics.macc(x, -x) == pytest.approx(1.0, abs=1e-12)  # |r|
     rng = np.random.default_rng(0)
     assert metrics.macc(rng.standard_normal(600), rng.standard_normal(600)) < 0.25
     assert math.isnan(metrics.macc(np.ones(100), x[:100]))
-    assert metrics.macc(x[:500], x) == pytest.approx(1.0)  # truncated to the shorter
+    assert metrics.macc(x[:500], x) == pytest.approx(1.0, abs=1e-12)  # truncated to the shorter
 
 
 @settings(max_examples=50, deadline=None)
@@ -147,19 +156,20 @@ def test_macc_equals_definition(n, seed, lag):
     a, b = rng.standard_normal(n), rng.standard_normal(n)
     b = 0.5 * b + np.roll(a, lag % n)
     ref = max(abs(np.corrcoef(a, np.roll(b, k))[0, 1]) for k in range(n - 1))
-    assert metrics.macc(a, b) == pytest.approx(ref, rel=1e-9, abs=1e-12)
+    # FFT vs direct sums of n <= 120 products: <= (n + 5·log2 n)·u ≈ 1.4e-14 apart (r <= 1); 1e-12 abs
+    assert metrics.macc(a, b) == pytest.approx(ref, rel=0, abs=1e-12)
 
 
 def test_bland_altman_numbers_and_plot(tmp_path):
     ba = bland_altman(PRED, GT)
     diffs = np.array(GT) - np.array(PRED)  # gt - pred, as the toolbox
     sd = diffs.std(ddof=1)
-    assert ba["bias"] == pytest.approx(diffs.mean())
+    assert ba["bias"] == pytest.approx(diffs.mean(), rel=EXACT)
     loa = (diffs.mean() - 1.96 * sd, diffs.mean() + 1.96 * sd)
-    assert (ba["loa_low"], ba["loa_high"]) == pytest.approx(loa)
+    assert (ba["loa_low"], ba["loa_high"]) == pytest.approx(loa, rel=EXACT)
     bav = bland_altman(PRED, GT, averaged=True)
-    assert bav["sd"] == pytest.approx(math.sqrt(2) * sd)
-    assert bav["loa_high"] - bav["bias"] == pytest.approx(1.96 * math.sqrt(2) * sd)
+    assert bav["sd"] == pytest.approx(math.sqrt(2) * sd, rel=EXACT)
+    assert bav["loa_high"] - bav["bias"] == pytest.approx(1.96 * math.sqrt(2) * sd, rel=EXACT)
     fig = plot_bland_altman(PRED, GT, tmp_path / "ba.png", averaged=True, title="test")
     assert (tmp_path / "ba.png").stat().st_size > 5000 and len(fig.axes) == 2
     with pytest.raises(InputError):
