@@ -17,6 +17,7 @@ from mmrphys.models.checkpoints import (
     load_model,
     load_official,
     load_weights_into,
+    model_card,
     recognise,
     save_weights,
 )
@@ -61,8 +62,8 @@ EXPECTED = {
     "SCAMPS_MMRPhysLEF_BVP_RSP_RGBx180x72_FSAM_Epoch0.pth": ("mmrphys_lef", 3, ("bvp", "rsp"), "mmrphys"),
     LEF: ("mmrphys_lef", 3, ("bvp", "rsp"), "mmrphys"),
     SEF: ("mmrphys_sef", 3, ("bvp", "rsp"), "mmrphys"),
-    "PURE_PhysNet.pth": ("physnet", 3, ("bvp",), "baseline"),
-    "PURE_EfficientPhys_FSAM.pth": ("efficientphys", 3, ("bvp",), "baseline"),
+    "PURE_PhysNet.pth": ("physnet", 3, ("bvp",), "physnet"),
+    "PURE_EfficientPhys_FSAM.pth": ("efficientphys", 3, ("bvp",), "efficientphys"),
 }
 
 
@@ -198,15 +199,15 @@ def test_shipped_weights_registry(tmp_path, monkeypatch):
         load_model("default")
     folder = tmp_path / "weights"
     save_weights(models.create("mmrphys_sef"), folder / "tiny.pt", meta={"trained_on": "synth"})
-    (folder / "manifest.json").write_text(
-        '{"default": "tiny", "weights": [{"name": "tiny", "file": "tiny.pt", '
+    (folder / "catalogue.json").write_text(
+        '{"default": "tiny", "weights": [{"name": "tiny", "kind": "ours", "file": "tiny.pt", '
         '"card": {"model": "mmrphys_sef", "license": "MIT"}}]}'
     )
     monkeypatch.setattr(shipped, "WEIGHTS_DIR", folder)
     assert list(shipped.list_weights()) == ["tiny"]
     assert shipped.get_weights("default").path == Path(folder / "tiny.pt")
-    card = shipped.model_card("tiny")
+    card = model_card("tiny")
     assert card["license"] == "MIT" and card["trained_on"] == "synth" and card["model"] == "mmrphys_sef"
     assert load_model("default").input_size == 9
-    with pytest.raises(WeightsError, match="unknown weights 'huge'; shipped weights: tiny"):
+    with pytest.raises(WeightsError, match="unknown weights 'huge'; known: tiny"):
         load_model("huge")
