@@ -218,10 +218,24 @@ def get_entry(name: str, folder: Path | None = None) -> Weights:
         )
     if not entries:
         raise WeightsError(f"unknown weights {name!r}; this installation has no named weights ({folder})")
-    close = difflib.get_close_matches(str(name).lower(), list(_index(entries)), n=3, cutoff=0.6)
-    hint = f" (did you mean {', '.join(sorted({_index(entries)[c] for c in close}))}?)" if close else ""
-    known = ", ".join(entries) if len(entries) <= 4 else f"{len(entries)} named weights: mmrphys weights list"
-    raise WeightsError(f"unknown weights {name!r}{hint}; known: {known}")
+    keys = [k for w in entries.values() for k in (w.name, *w.aliases)]
+    close = difflib.get_close_matches(str(name), keys, n=3, cutoff=0.6)
+    hint = f" (did you mean {', '.join(close)}?)" if close else ""
+    many = len(entries) > 4
+    known = f"'mmrphys weights list' shows all {len(entries)}" if many else f"known: {', '.join(entries)}"
+    raise WeightsError(f"unknown weights {name!r}{hint}; {known}")
+
+
+def licence_terms(w: Weights) -> dict:
+    """``{"weights": {...}, "data": {dataset: {...}}, "research_only": bool}`` from the catalogue's
+    ``licences`` and ``datasets`` tables: the licence of ``w``'s weights, the terms of its training
+    data, and whether either limits use to research."""
+    data = read_catalogue(w.folder)
+    key = w.licence.get("weights")
+    lic = {"key": key, **data.get("licences", {}).get(key, {})} if key else {}
+    datasets = {d: data.get("datasets", {}).get(d, {}) for d in w.licence.get("data", ())}
+    research_only = bool(lic.get("research_only")) or any(v.get("research_only") for v in datasets.values())
+    return {"weights": lic, "data": datasets, "research_only": research_only}
 
 
 def list_weights(folder: Path | None = None) -> dict[str, Weights]:
