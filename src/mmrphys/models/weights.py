@@ -396,8 +396,12 @@ def _fetch(w: Weights, url: str, out, progress: bool | None) -> tuple[str, int]:
             total=w.bytes, unit="B", unit_scale=True, unit_divisor=1024, desc=w.name, file=sys.stderr,
             disable=not show, leave=False,
         ) as bar:
-            while n <= (w.bytes or 0):  # never read far past the expected size
-                chunk = resp.read(_CHUNK)
+            ended = False
+            while not ended and n <= (w.bytes or 0):  # never read far past the expected size
+                try:
+                    chunk = resp.read(_CHUNK)
+                except http.client.IncompleteRead as err:  # a body cut short (some Python versions)
+                    chunk, ended = err.partial, True
                 if not chunk:
                     break
                 try:
