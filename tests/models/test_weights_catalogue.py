@@ -350,3 +350,12 @@ def test_load_model_by_name_is_load_official(official_dir, server, capsys):
     with torch.no_grad():
         assert torch.equal(net(x)["bvp"], ref(x)["bvp"])
     assert capsys.readouterr().err.count("downloading ") == len(server.hits)
+
+
+def test_docs_table_is_the_catalogue():
+    from mmrphys.cli.weights import markdown_catalogue
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "weights.md").read_text(encoding="utf-8")
+    block = doc.split("<!-- BEGIN catalogue", 1)[1].split("-->", 1)[1].split("<!-- END catalogue -->", 1)[0]
+    assert block.strip() == markdown_catalogue().strip(), "regenerate with: mmrphys weights list --markdown"
+    assert block.count("\n| `") == len(weights.catalogue())  # one row per entry

@@ -78,7 +78,7 @@ def _list(args) -> int:
         print(json.dumps([w.to_dict() for w in entries.values()], indent=1))
         return 0
     if args.markdown:
-        print(markdown_table(entries.values()))
+        print(markdown_catalogue())
         return 0
     rows = [("NAME", "ALIASES", "KIND", "MODEL", "INPUT", "TASKS", "TRAINED ON", "KB", "STATE")]
     for w in entries.values():
@@ -92,8 +92,15 @@ def _list(args) -> int:
     return 0
 
 
+def markdown_catalogue() -> str:
+    """The block of docs/weights.md between its ``catalogue`` markers (a test keeps the two equal)."""
+    from mmrphys.models.weights import catalogue
+
+    return markdown_table(catalogue().values()) + "\n\n" + markdown_terms()
+
+
 def markdown_table(entries) -> str:
-    """The catalogue as a Markdown table (docs/weights.md holds this output; a test keeps them equal)."""
+    """The entries as a Markdown table."""
     from mmrphys.models.weights import licence_terms
 
     lines = [
@@ -115,6 +122,23 @@ def markdown_table(entries) -> str:
             f"| {_input(w)}{f', {fps} fps' if fps else ''} | {'+'.join(w.tasks)} | {_trained(w)} "
             f"| {licence} | {round((w.bytes or 0) / 1024)} | {measured} |"
         )
+    return "\n".join(lines)
+
+
+def markdown_terms() -> str:
+    """The catalogue's licences and training-data terms as two Markdown tables."""
+    from mmrphys.models.weights import read_catalogue
+
+    data = read_catalogue()
+    yes = {True: "yes", False: "no", None: "not stated"}
+    lines = ["| weights licence | research only | summary |", "|---|---|---|"]
+    for k, v in data.get("licences", {}).items():
+        only = yes[v.get("research_only")]
+        lines.append(f"| [{v.get('name', k)}]({v.get('url')}) (`{k}`) | {only} | {v.get('summary', '')} |")
+    lines += ["", "| training data | research only | terms | reference |", "|---|---|---|---|"]
+    for k, v in data.get("datasets", {}).items():
+        name, only = f"[{k}]({v['url']})" if v.get("url") else k, yes[v.get("research_only")]
+        lines.append(f"| {name} | {only} | {v.get('terms', '')} | {v.get('reference', '')} |")
     return "\n".join(lines)
 
 
