@@ -52,7 +52,8 @@ def run(args) -> int:
     from mmrphys.training.runner import evaluate_main
 
     if not Path(args.target).exists():
-        from mmrphys.models.weights import resolve_weights
+        from mmrphys.models.weights import find, resolve_weights
 
-        args.target = str(resolve_weights(args.target, download=True))
+        if find(args.target) is not None:  # a named weights (other missing paths: evaluate_main says)
+            args.target = str(resolve_weights(args.target, download=True))
     return evaluate_main(args)
