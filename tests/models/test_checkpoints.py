@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from mmrphys import models
-from mmrphys.errors import WeightsError
+from mmrphys.errors import ConfigError, WeightsError
 from mmrphys.models import weights as shipped
 from mmrphys.models.checkpoints import (
     convert_state_dict,
@@ -211,3 +211,17 @@ def test_shipped_weights_registry(tmp_path, monkeypatch):
     assert load_model("default").input_size == 9
     with pytest.raises(WeightsError, match="unknown weights 'huge'; known: tiny"):
         load_model("huge")
+
+
+def test_create_records_how_a_model_was_built(tmp_path):
+    from mmrphys.models.physnet import PhysNet
+
+    net = models.create("physnet", frames=160)
+    assert net.mmrphys_config == {"name": "physnet", "kwargs": {"frames": 160}}
+    path = save_weights(net, tmp_path / "physnet.pt")  # any registered model saves, no per-class code
+    obj = torch.load(path, weights_only=True)
+    assert (obj["model"], obj["kwargs"]) == ("physnet", {"frames": 160})
+    assert load_model(path).frames == 160
+    with pytest.raises(ConfigError, match="build it with mmrphys.models.create"):
+        save_weights(PhysNet(), tmp_path / "bare.pt")
+    assert not (tmp_path / "bare.pt").exists()

@@ -185,7 +185,7 @@ def model_name_and_kwargs(model: nn.Module) -> tuple[str, dict]:
     if not cfg:
         raise ConfigError(
             f"cannot tell how this {type(model).__name__} was built; "
-            "build it with mmrphys.registry.create(name, ...)"
+            "build it with mmrphys.models.create(name, ...)"
         )
     kwargs = {k: list(v) if isinstance(v, tuple) else v for k, v in cfg["kwargs"].items()}
     return cfg["name"], kwargs
