@@ -61,20 +61,18 @@ sys.exit(main({argv!r}))
 """
 
 
-def _snippet(root: pathlib.Path, mode: str, argv: list[str], cache: pathlib.Path | None = None) -> str:
-    cache = cache or root / "cache"
+def _snippet(cache: pathlib.Path, mode: str, argv: list[str]) -> str:
     return textwrap.dedent(_SNIPPET).format(cache=str(cache), name=NAME, mode=mode, argv=argv)
 
 
-def _cache_left_empty(run) -> str | None:
-    folder = pathlib.Path(run.root) / "cache"
-    left = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
-    return f"files left in the cache: {left}" if left else None
+def _left_in(folder: pathlib.Path, out: pathlib.Path | None = None):
+    """A check: nothing was written to ``out`` and no file is left in the cache ``folder``."""
 
-
-def _no_file(path: pathlib.Path):
     def check(run) -> str | None:
-        return f"{path} was written" if path.exists() else _cache_left_empty(run)
+        if out is not None and out.exists():
+            return f"{out} was written"
+        left = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
+        return f"files left in the cache: {left}" if left else None
 
     return check
 
@@ -93,52 +91,46 @@ def cases(root: pathlib.Path) -> list[Case]:
     damaged = root / "damaged"
     (damaged / "weights").mkdir(parents=True, exist_ok=True)
     (damaged / "weights" / f"{STEM}.pth").write_bytes(b"damaged")
-    out_onnx = root / "out.onnx"
 
-    def offline(argv: list[str]) -> str:
-        return _snippet(root, "closed", argv)
+    def served(name: str, mode: str, argv: list[str], **kw) -> Case:
+        """A case against a loopback server (or a closed port), with a cache folder of its own."""
+        cache = root / name.replace("/", "-")
+        out = next((pathlib.Path(a) for a in argv if a.endswith(".onnx")), None)
+        return Case(name, [], python=_snippet(cache, mode, argv), check=_left_in(cache, out), **kw)
 
+    def local(name: str, weights: str, must_name: str) -> Case:
+        """export-onnx with a local file or a bad name: no network, no output file, no cache."""
+        out = root / f"{name.replace('/', '-')}.onnx"
+        argv = ["export-onnx", "--weights", weights, "--out", str(out)]
+        return Case(name, argv, must_name=must_name, check=_left_in(root / "no-cache", out))
+
+    offline = f"cannot download {STEM}"
+    serve = ["serve", "--weights", NAME, "--no-browser", "--port", "0"]
     return [
         Case("weights/unknown-name", ["weights", "info", "no-such-weights"], must_name="no-such-weights"),
         Case("weights/unknown-name-in-download", ["weights", "download", "pure-mmrphyz"],
              must_name="pure-mmrphys"),  # the message suggests the close name
         Case("weights/download-without-names", ["weights", "download"], must_name="--all"),
-        Case("weights/export-unknown-name", ["export-onnx", "--weights", "no-such-weights", "--out",
-                                             str(out_onnx)], must_name="no-such-weights",
-             check=_no_file(out_onnx)),
-        Case("weights/offline", [], python=offline(DOWNLOAD),
-             must_name=f"cannot download {STEM}", check=_cache_left_empty),
-        Case("weights/checksum-mismatch", [], python=_snippet(root, "zeros", DOWNLOAD),
-             must_name="SHA-256", check=_cache_left_empty),
-        Case("weights/cut-body", [], python=_snippet(root, "half", DOWNLOAD),
-             must_name="the transfer ended after", check=_cache_left_empty),
-        Case("weights/http-404", [], python=_snippet(root, "404", DOWNLOAD),
-             must_name="HTTP 404", check=_cache_left_empty),
-        Case("weights/ctrl-c-mid-download", [], python=_snippet(root, "interrupt", DOWNLOAD),
-             expect_exit=130, check=_cache_left_empty),
-        Case("weights/unwritable-cache", [],
-             python=_snippet(root, "zeros", DOWNLOAD, cache=blocker / "sub"),
+        local("weights/export-unknown-name", "no-such-weights", "no-such-weights"),
+        served("weights/offline", "closed", DOWNLOAD, must_name=offline),
+        served("weights/checksum-mismatch", "zeros", DOWNLOAD, must_name="SHA-256"),
+        served("weights/cut-body", "half", DOWNLOAD, must_name="the transfer ended after"),
+        served("weights/http-404", "404", DOWNLOAD, must_name="HTTP 404"),
+        served("weights/ctrl-c-mid-download", "interrupt", DOWNLOAD, expect_exit=130),
+        served("weights/export-remote-offline", "closed", ["export-onnx", "--weights", NAME, "--out",
+                                                           str(root / "remote.onnx")], must_name=offline),
+        served("weights/evaluate-remote-offline", "closed", ["evaluate", NAME, "--data", f"ubfc-rppg={root}"],
+               must_name=offline),
+        served("weights/serve-remote-offline", "closed", serve, must_name=offline, timeout_s=60),
+        Case("weights/unwritable-cache", [], python=_snippet(blocker / "sub", "zeros", DOWNLOAD),
              must_name="cannot write to the weights cache"),
-        Case("weights/damaged-cache-offline", [], python=_snippet(root, "closed", DOWNLOAD,
-                                                                  cache=damaged),
+        Case("weights/damaged-cache-offline", [], python=_snippet(damaged, "closed", DOWNLOAD),
              must_name="cannot download",
-             check=lambda run: None if (damaged / "weights" / f"{STEM}.pth").read_bytes() == b"damaged"
-             and len(list((damaged / "weights").iterdir())) == 1 else "the cache folder changed"),
-        Case("weights/export-remote-offline", [],
-             python=offline(["export-onnx", "--weights", NAME, "--out", str(out_onnx)]),
-             must_name=f"cannot download {STEM}", check=_no_file(out_onnx)),
-        Case("weights/evaluate-remote-offline", [],
-             python=offline(["evaluate", NAME, "--data", f"ubfc-rppg={root}"]),
-             must_name=f"cannot download {STEM}", check=_cache_left_empty),
-        Case("weights/serve-remote-offline", [],
-             python=offline(["serve", "--weights", NAME, "--no-browser", "--port", "0"]),
-             must_name=f"cannot download {STEM}", check=_cache_left_empty, timeout_s=60),
-        Case("weights/onnx-file-as-pytorch", ["export-onnx", "--weights", str(onnx), "--out", str(out_onnx)],
-             must_name="model.onnx: an ONNX export", check=_no_file(out_onnx)),
-        Case("weights/junk-local-file", ["export-onnx", "--weights", str(junk), "--out", str(out_onnx)],
-             must_name="junk.pth: cannot read weights", check=_no_file(out_onnx)),
-        Case("weights/missing-local-file", ["export-onnx", "--weights", str(root / "none.pth"), "--out",
-                                            str(out_onnx)], must_name="none.pth: no such weights file"),
+             check=lambda run: None if [p.name for p in (damaged / "weights").iterdir()] == [f"{STEM}.pth"]
+             and (damaged / "weights" / f"{STEM}.pth").read_bytes() == b"damaged" else "the cache changed"),
+        local("weights/onnx-file-as-pytorch", str(onnx), "model.onnx: an ONNX export"),
+        local("weights/junk-local-file", str(junk), "junk.pth: cannot read weights"),
+        local("weights/missing-local-file", str(root / "none.pth"), "none.pth: no such weights file"),
         Case("weights/broken-catalogue", [], python=(
             "import sys\nfrom mmrphys.models import weights\n"
             f"weights.WEIGHTS_DIR = __import__('pathlib').Path({str(broken)!r})\n"
