@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mmrphys.data.base import Signal
+from mmrphys.data.labels import Signal
 from mmrphys.errors import ConfigError, InputError
 
 METHODS = ("index", "time")

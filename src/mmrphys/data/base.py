@@ -13,33 +13,15 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple
 
 import numpy as np
 
+from mmrphys.data.labels import Signal
 from mmrphys.errors import ConfigError, InputError
 
+__all__ = ["Loader", "Recording", "Signal", "MODALITIES"]
+
 MODALITIES = ("rgb", "thermal")
-
-
-class Signal(NamedTuple):
-    """A label signal on its own time base: sample times ``t`` (s) when known, else a rate ``fs``.
-
-    Neither (both None) means "one sample per frame, same interval as the video" (the rPPG-Toolbox's
-    assumption, used by index resampling).
-    """
-
-    values: np.ndarray
-    t: np.ndarray | None = None
-    fs: float | None = None
-
-    def times(self) -> np.ndarray | None:
-        """Sample times in seconds (from ``t``, else ``arange / fs``), or None when unknown."""
-        if self.t is not None:
-            return np.asarray(self.t, dtype=float)
-        if self.fs:
-            return np.arange(len(self.values)) / float(self.fs)
-        return None
 
 
 @dataclass

@@ -16,13 +16,11 @@ from mmrphys.data.base import (
     require_dir,
     require_file,
 )
-from mmrphys.data.registry import register
 from mmrphys.errors import InputError
 
 LABEL_FS = 256.0
 
 
-@register
 class COHFACE(Loader):
     name = "cohface"
     description = "COHFACE (data.avi + data.hdf5 with pulse and respiration)"

@@ -28,7 +28,6 @@ import numpy as np
 
 from mmrphys.data._readers import read_csv_columns, video_fps, video_frames
 from mmrphys.data.base import Loader, Signal, natural_key, no_recordings, require_dir
-from mmrphys.data.registry import register
 from mmrphys.errors import InputError
 
 VIDEO_EXTS = (".mp4", ".avi", ".mkv", ".mov", ".webm")
@@ -86,7 +85,6 @@ def read_signal_csv(path) -> dict[str, Signal]:
     return out
 
 
-@register
 class Generic(Loader):
     name = "generic"
     description = "your own videos + CSV of signals (time_s, bvp, rsp)"

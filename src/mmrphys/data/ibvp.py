@@ -17,7 +17,6 @@ import numpy as np
 from mmrphys.data._readers import read_image_rgb, read_numeric_rows, sorted_files
 from mmrphys.data.align import resample_to_frames
 from mmrphys.data.base import Loader, Signal, natural_key, no_recordings, require_dir, require_file
-from mmrphys.data.registry import register
 from mmrphys.errors import ConfigError, InputError
 
 THERMAL_SHAPE = (512, 640)  # rows, columns of the uint16 .raw frames
@@ -47,7 +46,6 @@ def _listing(folder: str, patterns: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(str(p) for p in sorted_files(Path(folder), patterns))
 
 
-@register
 class IBVP(Loader):
     name = "ibvp"
     description = "iBVP (bmp RGB + uint16 .raw thermal + BVP/SQ csv)"

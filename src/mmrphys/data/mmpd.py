@@ -12,7 +12,6 @@ import numpy as np
 
 from mmrphys.data._readers import to_uint8
 from mmrphys.data.base import Loader, Signal, natural_key, no_recordings, require_dir, require_file
-from mmrphys.data.registry import register
 from mmrphys.errors import InputError
 
 META_FIELDS = ("light", "motion", "exercise", "skin_color", "gender", "glasser", "hair_cover", "makeup")
@@ -36,7 +35,6 @@ def _scalar(v):
     return x.item() if hasattr(x, "item") else str(x)
 
 
-@register
 class MMPD(Loader):
     name = "mmpd"
     description = "MMPD (subjectN/pN_M.mat with video, GT_ppg and metadata)"

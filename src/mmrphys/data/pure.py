@@ -14,7 +14,6 @@ import numpy as np
 
 from mmrphys.data._readers import image_frames, sorted_files
 from mmrphys.data.base import Loader, Signal, natural_key, no_recordings, require_dir, require_file
-from mmrphys.data.registry import register
 from mmrphys.errors import InputError
 
 
@@ -29,7 +28,6 @@ def _read_json(path) -> dict:
         raise InputError(f"{p}: not a PURE JSON file ({type(err).__name__}: {err})") from None
 
 
-@register
 class PURE(Loader):
     name = "pure"
     description = "PURE (png frames + JSON with timestamps)"

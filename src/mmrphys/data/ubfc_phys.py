@@ -11,12 +11,10 @@ from pathlib import Path
 
 from mmrphys.data._readers import read_numeric_rows, video_fps, video_frames
 from mmrphys.data.base import Loader, Signal, natural_key, no_recordings, require_dir, require_file
-from mmrphys.data.registry import register
 
 BVP_FS = 64.0
 
 
-@register
 class UBFCPhys(Loader):
     name = "ubfc-phys"
     description = "UBFC-Phys (vid_sN_Tk.avi + bvp_sN_Tk.csv, 35 fps, BVP 64 Hz)"

@@ -13,13 +13,11 @@ import numpy as np
 
 from mmrphys.data._readers import read_numeric_rows, video_fps, video_frames
 from mmrphys.data.base import Loader, Recording, Signal, natural_key, no_recordings, require_dir
-from mmrphys.data.registry import register
 from mmrphys.errors import InputError
 
 VIDEO_NAMES = ("vid.avi", "vid.mp4")
 
 
-@register
 class UBFCrPPG(Loader):
     name = "ubfc-rppg"
     description = "UBFC-rPPG DATASET_2 (ground_truth.txt) and DATASET_1 (gtdump.xmp)"
