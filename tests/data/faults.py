@@ -8,7 +8,10 @@ that worker only. Also: helpers to list a process's descendants and tell whether
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
+import subprocess
 import time
 from pathlib import Path
 
@@ -81,3 +84,41 @@ def wait_until(condition, timeout_s: float, step_s: float = 0.05) -> bool:
             return True
         time.sleep(step_s)
     return bool(condition())
+
+
+@contextlib.contextmanager
+def read_only(path):
+    """Make ``path`` (and everything below it) unwritable for this user, even root (``chattr +i``:
+    root ignores permission bits); yields False when that is impossible here (the caller skips)."""
+    path = Path(path)
+    if os.geteuid() == 0:
+        ok = shutil.which("chattr") and not subprocess.run(["chattr", "-R", "+i", str(path)]).returncode
+        try:
+            yield bool(ok)
+        finally:
+            if ok:
+                subprocess.run(["chattr", "-R", "-i", str(path)], check=True)
+        return
+    items = [path, *path.rglob("*")] if path.is_dir() else [path]
+    modes = {p: p.stat().st_mode for p in items}
+    for p in reversed(items):
+        p.chmod(0o555 if p.is_dir() else 0o444)
+    try:
+        yield True
+    finally:
+        for p, mode in modes.items():
+            p.chmod(mode)
+
+
+def file_size_limit(n_bytes: int):
+    """A ``preexec_fn`` for a child process whose files cannot grow past ``n_bytes`` (a full disk):
+    writes fail with EFBIG instead of the default SIGXFSZ kill."""
+
+    def limit():
+        import resource
+        import signal
+
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (n_bytes, n_bytes))
+
+    return limit

@@ -91,7 +91,7 @@ def check_lengths(
     frame_times=None,
     method: str = "index",
     fps: float | None = None,
-    source: str = "label",
+    source: str | None = None,
 ) -> None:
     """Raise :class:`InputError` (naming ``source``, the label and both durations) when a label does
     not match the video within :func:`length_tolerance_s`.
@@ -116,7 +116,7 @@ def check_lengths(
     for name, sig in labels.items():
         m = len(sig.values)
         t_sig = sig.times()
-        what = f"{source}: label '{name}'"
+        what = f"{source}: label '{name}'" if source else f"label '{name}'"
         if m == 0:
             raise InputError(f"{what} is empty")
         if sig.spans_video and t_sig is None:

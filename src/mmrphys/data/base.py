@@ -108,9 +108,8 @@ class Recording:
         return align_labels(labels, n_frames, frame_times=frame_times, method=method)
 
     def label_source(self) -> str:
-        """What to name in a label error: the recording id and its label file when it has one."""
-        src = self.files.get("labels") or self.files.get("mat")
-        return f"{self.recording_id} ({src})" if src else self.recording_id
+        """What to name in a label error: the label file, else the recording id."""
+        return self.files.get("labels") or self.files.get("mat") or self.recording_id
 
     def fingerprint(self) -> str:
         """Short hash of the recording's identity, options and source files (names, sizes, mtimes)."""

@@ -371,9 +371,11 @@ def _old_entries(path: Path, settings_hash: str) -> tuple[dict, str | None]:
     if not path.exists():
         return {}, None
     try:
-        old = read_manifest(path.parent)
-    except InputError as err:
-        return {}, str(err)
+        old = json.loads(path.read_text())
+        if not isinstance(old.get("recordings"), dict):
+            raise ValueError("no 'recordings' table")
+    except (OSError, ValueError, AttributeError, UnicodeDecodeError) as err:
+        return {}, f"{path} was unreadable: {type(err).__name__}: {err}"
     if old.get("settings_hash") != settings_hash:
         return {}, f"{path}: written for other settings"
     entries = {
