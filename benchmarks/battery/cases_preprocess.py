@@ -121,7 +121,18 @@ def kill_then_resume(data: str, sig_name: str, workers: int) -> int:
         "import sys; from functools import partial; from battery.cases_preprocess import cli, slow_frames; "
         "sys.exit(cli(*sys.argv[1:], worker_init=partial(slow_frames, 0.03)))"
     )
-    args = ["preprocess", "ubfc-rppg", data, "--out", str(out), *FAST, "--workers", str(workers)]
+    args = [
+        "preprocess",
+        "--dataset",
+        "ubfc-rppg",
+        "--root",
+        data,
+        "--out",
+        str(out),
+        *FAST,
+        "--workers",
+        str(workers),
+    ]
     if workers == 0:  # in-process: slow the frames here
         code = "import sys; from battery.cases_preprocess import cli, slow_frames; slow_frames(0.03); " + (
             "sys.exit(cli(*sys.argv[1:]))"
@@ -148,7 +159,7 @@ def kill_then_resume(data: str, sig_name: str, workers: int) -> int:
         print(f"mmrphys battery: error: the killed run printed a traceback: {err[-200:]}", file=sys.stderr)
         return 3
     print(f"killed run: exit {p.returncode}, {len(kids)} child process(es) all gone")
-    return cli("preprocess", "ubfc-rppg", data, "--out", out, *FAST, "--workers", "0")
+    return cli("preprocess", "--dataset", "ubfc-rppg", "--root", data, "--out", out, *FAST, "--workers", "0")
 
 
 def damage_then_resume(cache_src: str, data: str, how: str) -> int:
@@ -191,7 +202,7 @@ def damage_then_resume(cache_src: str, data: str, how: str) -> int:
     elif how == "folder-emptied":
         for f in target.iterdir():
             f.unlink()
-    return cli("preprocess", "ubfc-rppg", data, "--out", out, *FAST, "--workers", "0")
+    return cli("preprocess", "--dataset", "ubfc-rppg", "--root", data, "--out", out, *FAST, "--workers", "0")
 
 
 def read_only_run(target: str, data: str, make: str | None = None) -> int:
@@ -209,7 +220,9 @@ def read_only_run(target: str, data: str, make: str | None = None) -> int:
         subprocess.run(["chmod", "-R", "a-w", str(t)], check=True)
         undo = ["chmod", "-R", "u+w", str(t)]
     try:
-        return cli("preprocess", "ubfc-rppg", data, "--out", t, *FAST, "--workers", "0")
+        return cli(
+            "preprocess", "--dataset", "ubfc-rppg", "--root", data, "--out", t, *FAST, "--workers", "0"
+        )
     finally:
         subprocess.run(undo, check=True)
 
@@ -224,7 +237,20 @@ def full_disk_run(data: str, limit_bytes: int) -> int:
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         resource.setrlimit(resource.RLIMIT_FSIZE, (limit_bytes, limit_bytes))
 
-    args = ["preprocess", "ubfc-rppg", data, "--out", "out", *FAST, "--size", "32", "--workers", "2"]
+    args = [
+        "preprocess",
+        "--dataset",
+        "ubfc-rppg",
+        "--root",
+        data,
+        "--out",
+        "out",
+        *FAST,
+        "--size",
+        "32",
+        "--workers",
+        "2",
+    ]
     r = subprocess.run(
         [sys.executable, "-m", "mmrphys", *args], preexec_fn=limit, capture_output=True, text=True
     )
@@ -306,7 +332,18 @@ def cases(root: Path) -> list[Case]:
     # the reference: the UBFC set preprocessed without faults (what every resume must equal), by
     # this checkout's code as the cases run it (the runner process itself may import another copy)
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO / "src"), os.environ.get("PYTHONPATH", "")]))
-    argv = ["preprocess", "ubfc-rppg", str(ubfc), "--out", str(root / "reference"), *FAST, "--workers", "0"]
+    argv = [
+        "preprocess",
+        "--dataset",
+        "ubfc-rppg",
+        "--root",
+        str(ubfc),
+        "--out",
+        str(root / "reference"),
+        *FAST,
+        "--workers",
+        "0",
+    ]
     subprocess.run([sys.executable, "-m", "mmrphys", *argv], env=env, check=True, capture_output=True)
     (ref_cache,) = (root / "reference").iterdir()
     reference = root / "reference.json"
@@ -328,7 +365,18 @@ def cases(root: Path) -> list[Case]:
         out.append(
             Case(
                 f"{AREA}/{name}",
-                ["preprocess", dataset, str(d), "--out", str(o), *FAST, "--workers", "0"],
+                [
+                    "preprocess",
+                    "--dataset",
+                    dataset,
+                    "--root",
+                    str(d),
+                    "--out",
+                    str(o),
+                    *FAST,
+                    "--workers",
+                    "0",
+                ],
                 expect_exit=expect,
                 must_name=must_name,
                 check=statuses(f"outs/{name}", want),
@@ -458,9 +506,9 @@ def cases(root: Path) -> list[Case]:
         Case(
             f"{AREA}/worker-dies-on-one-recording",
             python="import sys; from functools import partial\n"
-            "from battery.cases_preprocess import cli, crash_on\n"
-            f"argv = ['preprocess', 'ubfc-rppg', {str(ubfc)!r}, '--out', 'out', *{FAST!r}, '--workers=2']\n"
-            "sys.exit(cli(*argv, worker_init=partial(crash_on, 'subject2')))",
+            "from battery.cases_preprocess import FAST, cli, crash_on\n"
+            f"argv = ['preprocess', '--dataset', 'ubfc-rppg', '--root', {str(ubfc)!r}, '--out', 'out']\n"
+            "sys.exit(cli(*argv, *FAST, '--workers', '2', worker_init=partial(crash_on, 'subject2')))",
             expect_exit=1,
             must_name="subject2: worker process died",
             check=statuses("out", {**good3, s2: "failed"}, in_cwd=True),
@@ -516,7 +564,16 @@ def cases(root: Path) -> list[Case]:
     out.append(
         Case(
             f"{AREA}/out-is-a-file",
-            ["preprocess", "ubfc-rppg", str(ubfc), "--out", str(root / "a-file"), *FAST],
+            [
+                "preprocess",
+                "--dataset",
+                "ubfc-rppg",
+                "--root",
+                str(ubfc),
+                "--out",
+                str(root / "a-file"),
+                *FAST,
+            ],
             expect_exit=2,
             must_name="Not a directory",
         )
@@ -524,7 +581,16 @@ def cases(root: Path) -> list[Case]:
     out.append(
         Case(
             f"{AREA}/out-below-a-file",
-            ["preprocess", "ubfc-rppg", str(ubfc), "--out", str(root / "a-file" / "cache"), *FAST],
+            [
+                "preprocess",
+                "--dataset",
+                "ubfc-rppg",
+                "--root",
+                str(ubfc),
+                "--out",
+                str(root / "a-file" / "cache"),
+                *FAST,
+            ],
             expect_exit=2,
             must_name="a-file",
         )
@@ -581,7 +647,16 @@ def cases(root: Path) -> list[Case]:
         )
 
     # bad arguments
-    base = ["preprocess", "ubfc-rppg", str(ubfc), "--out", str(root / "never"), "--quiet"]
+    base = [
+        "preprocess",
+        "--dataset",
+        "ubfc-rppg",
+        "--root",
+        str(ubfc),
+        "--out",
+        str(root / "never"),
+        "--quiet",
+    ]
     bad_args = [
         ("workers-negative", base + ["--workers", "-1"], "--workers"),
         ("workers-not-a-number", base + ["--workers", "two"], "--workers"),
@@ -590,26 +665,50 @@ def cases(root: Path) -> list[Case]:
         ("chunk-negative", base + ["--chunk", "-4"], "settings"),
         (
             "unknown-dataset",
-            ["preprocess", "ubfc-rrpg", str(ubfc), "--out", str(root / "never")],
+            ["preprocess", "--dataset", "ubfc-rrpg", "--root", str(ubfc), "--out", str(root / "never")],
             "ubfc-rrpg",
         ),
         (
             "missing-data-path",
-            ["preprocess", "ubfc-rppg", str(root / "nowhere"), "--out", str(root / "never")],
+            [
+                "preprocess",
+                "--dataset",
+                "ubfc-rppg",
+                "--root",
+                str(root / "nowhere"),
+                "--out",
+                str(root / "never"),
+            ],
             "nowhere",
         ),
         (
             "data-path-is-a-file",
-            ["preprocess", "ubfc-rppg", str(root / "a-file"), "--out", str(root / "never")],
+            [
+                "preprocess",
+                "--dataset",
+                "ubfc-rppg",
+                "--root",
+                str(root / "a-file"),
+                "--out",
+                str(root / "never"),
+            ],
             "a-file",
         ),
         (
             "data-folder-empty",
-            ["preprocess", "ubfc-rppg", str(root / "outs"), "--out", str(root / "never")],
+            [
+                "preprocess",
+                "--dataset",
+                "ubfc-rppg",
+                "--root",
+                str(root / "outs"),
+                "--out",
+                str(root / "never"),
+            ],
             "no ubfc-rppg recordings",
         ),
         ("dataset-not-given", ["preprocess", "--out", str(root / "never")], "dataset"),
-        ("dataset-given-twice-differently", base + ["--dataset", "pure"], "contradicts"),
+        ("dataset-given-twice-differently", ["preprocess", "pure", str(ubfc), *base[1:]], "contradicts"),
         ("unknown-loader-option", base + ["--option", "colour=red"], "colour"),
         ("option-without-value", base + ["--option", "fps"], "KEY=VALUE"),
     ]
