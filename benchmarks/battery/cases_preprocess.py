@@ -19,7 +19,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from functools import partial
 from pathlib import Path
 
@@ -30,10 +29,11 @@ N_FRAMES = 120  # 4 s at 30 fps
 SUBJECTS = (1, 2, 3)
 FAST = ["--size", "8", "--chunk", "16", "--no-crop", "--quiet"]
 AREA = "preprocess"
+TEST_DATA = REPO / "tests" / "data"  # datafixtures.py (the inputs) and faults.py (injected faults)
 
 
 def _fixtures():
-    spec = importlib.util.spec_from_file_location("datafixtures", REPO / "tests" / "data" / "datafixtures.py")
+    spec = importlib.util.spec_from_file_location("datafixtures", TEST_DATA / "datafixtures.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -42,32 +42,19 @@ def _fixtures():
 # --- what runs inside the cases' processes --------------------------------------------------------
 
 
-def slow_frames(delay_s: float) -> None:
-    """``preprocess(worker_init=...)``: each decoded frame takes ``delay_s`` longer in this worker."""
-    from mmrphys.data.base import Recording
+def _faults():
+    """tests/data/faults.py, importable by name here and in the spawned workers (they get sys.path)."""
+    if str(TEST_DATA) not in sys.path:
+        sys.path.insert(0, str(TEST_DATA))
+    import faults
 
-    real = Recording.frames
-
-    def frames(self, modality=None):
-        for item in real(self, modality):
-            time.sleep(delay_s)
-            yield item
-
-    Recording.frames = frames
+    return faults
 
 
-def crash_on(recording_id: str) -> None:
-    """``preprocess(worker_init=...)``: this worker dies (exit 70) when it starts ``recording_id``."""
-    import mmrphys.data.cache as cache
-
-    real = cache._process
-
-    def process(rec, *args):
-        if rec.recording_id == recording_id:
-            os._exit(70)
-        return real(rec, *args)
-
-    cache._process = process
+def ubfc_argv(data, out, workers: int | str = 0, *extra: str) -> list[str]:
+    """``preprocess`` of the UBFC-rPPG set ``data`` into ``out`` at the battery's small settings."""
+    argv = ["preprocess", "--dataset", "ubfc-rppg", "--root", str(data), "--out", str(out), *FAST]
+    return argv + [*extra, "--workers", str(workers)]
 
 
 def cli(*argv: str, worker_init=None) -> int:
@@ -80,6 +67,12 @@ def cli(*argv: str, worker_init=None) -> int:
     return main([str(a) for a in argv])
 
 
+def crash_run(data: str, recording_id: str) -> int:
+    """preprocess with 2 workers; the one that takes ``recording_id`` dies at its first chunk."""
+    faults = _faults()
+    return cli(*ubfc_argv(data, "out", 2), worker_init=partial(faults.crash_after_chunks, recording_id, 1))
+
+
 def digests(out: Path) -> dict[str, str]:
     """SHA-256 of every cached array file under ``out``, by ``recording/file`` (folder keys left out)."""
     return {
@@ -88,69 +81,34 @@ def digests(out: Path) -> dict[str, str]:
     }
 
 
-def descendants(pid: int) -> set[int]:
-    parents = {}
-    for d in Path("/proc").iterdir():
-        try:
-            stat = (d / "stat").read_text() if d.name.isdigit() else ""
-        except OSError:
-            continue
-        if stat:
-            fields = stat[stat.rfind(")") + 2 :].split()
-            if fields[0] != "Z":
-                parents[int(d.name)] = int(fields[1])
-    found, frontier = set(), {pid}
-    while frontier:
-        frontier = {c for c, pp in parents.items() if pp in frontier and c not in found}
-        found |= frontier
-    return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return False
+SLOW_RUN = """
+import sys
+from functools import partial
+from battery.cases_preprocess import _faults, cli
+faults = _faults()
+if sys.argv[-1] == "0":  # --workers 0: frames slowed in this process
+    faults.slow_frames(0.03)
+    sys.exit(cli(*sys.argv[1:]))
+sys.exit(cli(*sys.argv[1:], worker_init=partial(faults.slow_frames, 0.03)))
+"""
 
 
 def kill_then_resume(data: str, sig_name: str, workers: int) -> int:
     """Start a slowed preprocess, kill it with ``sig_name`` once recordings are in flight, require
     every worker gone within 5 s, then resume (in this process). Exit status: the resume's."""
+    faults = _faults()
     out = Path("out")
-    code = (
-        "import sys; from functools import partial; from battery.cases_preprocess import cli, slow_frames; "
-        "sys.exit(cli(*sys.argv[1:], worker_init=partial(slow_frames, 0.03)))"
-    )
-    args = [
-        "preprocess",
-        "--dataset",
-        "ubfc-rppg",
-        "--root",
-        data,
-        "--out",
-        str(out),
-        *FAST,
-        "--workers",
-        str(workers),
-    ]
-    if workers == 0:  # in-process: slow the frames here
-        code = "import sys; from battery.cases_preprocess import cli, slow_frames; slow_frames(0.03); " + (
-            "sys.exit(cli(*sys.argv[1:]))"
-        )
     p = subprocess.Popen(
-        [sys.executable, "-c", code, *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        [sys.executable, "-c", SLOW_RUN, *ubfc_argv(data, out, workers)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
-    end = time.monotonic() + 60
-    while time.monotonic() < end and len(list(out.glob("*/.subject*.tmp-*"))) < max(workers, 1):
-        time.sleep(0.05)
-    kids = descendants(p.pid)
+    faults.wait_until(lambda: len(list(out.glob("*/.subject*.tmp-*"))) >= max(workers, 1), 60)
+    kids = faults.descendants(p.pid)
     p.send_signal(getattr(signal, sig_name))
     err = p.communicate(timeout=30)[1].decode(errors="replace")
-    end = time.monotonic() + 5
-    while any(_alive(k) for k in kids) and time.monotonic() < end:
-        time.sleep(0.05)
-    left = [k for k in kids if _alive(k)]
-    if left:
+    if not faults.wait_until(lambda: not faults.alive(kids), 5):
+        left = sorted(faults.alive(kids))
         print(
             f"mmrphys battery: error: {len(left)} worker(s) outlived the killed run: {left}", file=sys.stderr
         )
@@ -159,14 +117,13 @@ def kill_then_resume(data: str, sig_name: str, workers: int) -> int:
         print(f"mmrphys battery: error: the killed run printed a traceback: {err[-200:]}", file=sys.stderr)
         return 3
     print(f"killed run: exit {p.returncode}, {len(kids)} child process(es) all gone")
-    return cli("preprocess", "--dataset", "ubfc-rppg", "--root", data, "--out", out, *FAST, "--workers", "0")
+    return cli(*ubfc_argv(data, out, 0))
 
 
 def damage_then_resume(cache_src: str, data: str, how: str) -> int:
     """Copy the finished cache ``cache_src``, damage it ``how``, rerun preprocess (exit: the rerun's)."""
     out = Path("out")
-    shutil.copytree(cache_src, out / Path(cache_src).name)
-    cache = out / Path(cache_src).name
+    cache = Path(shutil.copytree(cache_src, out / Path(cache_src).name))
     rec = sorted(cache.glob("subject2-*"))[0]
     target = {
         "chunk-truncated": rec / "rgb_001.npy",
@@ -202,57 +159,29 @@ def damage_then_resume(cache_src: str, data: str, how: str) -> int:
     elif how == "folder-emptied":
         for f in target.iterdir():
             f.unlink()
-    return cli("preprocess", "--dataset", "ubfc-rppg", "--root", data, "--out", out, *FAST, "--workers", "0")
+    return cli(*ubfc_argv(data, out, 0))
 
 
 def read_only_run(target: str, data: str, make: str | None = None) -> int:
     """Make ``target`` unwritable (chmod, or ``chattr +i`` for root, who ignores permission bits),
     run preprocess into it, restore it. Exit: the run's (3 when it cannot be made read-only)."""
-    t = Path(target)
     if make:
-        shutil.copytree(make, t / Path(make).name)
-    if os.geteuid() == 0:
-        if not shutil.which("chattr") or subprocess.run(["chattr", "-R", "+i", str(t)]).returncode:
+        shutil.copytree(make, Path(target) / Path(make).name)
+    with _faults().read_only(target) as ok:
+        if not ok:
             print("mmrphys battery: error: cannot make a folder read-only here", file=sys.stderr)
             return 3
-        undo = ["chattr", "-R", "-i", str(t)]
-    else:
-        subprocess.run(["chmod", "-R", "a-w", str(t)], check=True)
-        undo = ["chmod", "-R", "u+w", str(t)]
-    try:
-        return cli(
-            "preprocess", "--dataset", "ubfc-rppg", "--root", data, "--out", t, *FAST, "--workers", "0"
-        )
-    finally:
-        subprocess.run(undo, check=True)
+        return cli(*ubfc_argv(data, target, 0))
 
 
 def full_disk_run(data: str, limit_bytes: int) -> int:
     """preprocess in a child whose files cannot grow past ``limit_bytes`` (writes fail with EFBIG, as
-    on a full disk); its stderr is passed on. Exit: the child's."""
-
-    def limit():
-        import resource
-
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-        resource.setrlimit(resource.RLIMIT_FSIZE, (limit_bytes, limit_bytes))
-
-    args = [
-        "preprocess",
-        "--dataset",
-        "ubfc-rppg",
-        "--root",
-        data,
-        "--out",
-        "out",
-        *FAST,
-        "--size",
-        "32",
-        "--workers",
-        "2",
-    ]
+    on a full disk); its output is passed on. Exit: the child's."""
     r = subprocess.run(
-        [sys.executable, "-m", "mmrphys", *args], preexec_fn=limit, capture_output=True, text=True
+        [sys.executable, "-m", "mmrphys", *ubfc_argv(data, "out", 2, "--size", "32")],
+        preexec_fn=_faults().file_size_limit(limit_bytes),
+        capture_output=True,
+        text=True,
     )
     sys.stderr.write(r.stderr)
     sys.stdout.write(r.stdout)
@@ -332,18 +261,7 @@ def cases(root: Path) -> list[Case]:
     # the reference: the UBFC set preprocessed without faults (what every resume must equal), by
     # this checkout's code as the cases run it (the runner process itself may import another copy)
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO / "src"), os.environ.get("PYTHONPATH", "")]))
-    argv = [
-        "preprocess",
-        "--dataset",
-        "ubfc-rppg",
-        "--root",
-        str(ubfc),
-        "--out",
-        str(root / "reference"),
-        *FAST,
-        "--workers",
-        "0",
-    ]
+    argv = ubfc_argv(ubfc, root / "reference", 0)
     subprocess.run([sys.executable, "-m", "mmrphys", *argv], env=env, check=True, capture_output=True)
     (ref_cache,) = (root / "reference").iterdir()
     reference = root / "reference.json"
@@ -505,10 +423,8 @@ def cases(root: Path) -> list[Case]:
     out.append(
         Case(
             f"{AREA}/worker-dies-on-one-recording",
-            python="import sys; from functools import partial\n"
-            "from battery.cases_preprocess import FAST, cli, crash_on\n"
-            f"argv = ['preprocess', '--dataset', 'ubfc-rppg', '--root', {str(ubfc)!r}, '--out', 'out']\n"
-            "sys.exit(cli(*argv, *FAST, '--workers', '2', worker_init=partial(crash_on, 'subject2')))",
+            python="import sys; from battery.cases_preprocess import crash_run; "
+            f"sys.exit(crash_run({str(ubfc)!r}, 'subject2'))",
             expect_exit=1,
             must_name="subject2: worker process died",
             check=statuses("out", {**good3, s2: "failed"}, in_cwd=True),
@@ -564,16 +480,7 @@ def cases(root: Path) -> list[Case]:
     out.append(
         Case(
             f"{AREA}/out-is-a-file",
-            [
-                "preprocess",
-                "--dataset",
-                "ubfc-rppg",
-                "--root",
-                str(ubfc),
-                "--out",
-                str(root / "a-file"),
-                *FAST,
-            ],
+            ubfc_argv(ubfc, root / "a-file"),
             expect_exit=2,
             must_name="Not a directory",
         )
@@ -581,16 +488,7 @@ def cases(root: Path) -> list[Case]:
     out.append(
         Case(
             f"{AREA}/out-below-a-file",
-            [
-                "preprocess",
-                "--dataset",
-                "ubfc-rppg",
-                "--root",
-                str(ubfc),
-                "--out",
-                str(root / "a-file" / "cache"),
-                *FAST,
-            ],
+            ubfc_argv(ubfc, root / "a-file" / "cache"),
             expect_exit=2,
             must_name="a-file",
         )
