@@ -91,13 +91,21 @@ def read_meta(d: Path, meta_sha256: str | None = None) -> dict:
     try:
         meta = json.loads(raw)
         expected_files(meta)
-        if meta["n_chunks"] < 1 or not isinstance(meta["labels"], list):
+        _ = meta["n_frames"], meta["fps"], meta["subject_id"]
+        if meta["n_chunks"] < 1 or not isinstance(meta["labels"], list) or not meta["labels"]:
             raise ValueError("no chunks or no labels")
+        files = meta.get("files", {})
+        if not isinstance(files, dict) or not all(_file_entry(v) for v in files.values()):
+            raise ValueError("bad 'files' entries")
     except (ValueError, KeyError, TypeError) as err:
         raise DamagedRecording(f"{p} is not a valid meta.json ({type(err).__name__}: {err})") from None
     if meta.get("format") != FORMAT and meta.get("format") not in OLD_FORMATS:
         raise DamagedRecording(f"{p}: unknown cache format {meta.get('format')!r}")
     return meta
+
+
+def _file_entry(v) -> bool:
+    return isinstance(v, dict) and isinstance(v.get("size"), int) and isinstance(v.get("sha256"), str)
 
 
 def verify_recording(d, level: str = "full", meta_sha256: str | None = None) -> dict:

@@ -378,12 +378,16 @@ def _old_entries(path: Path, settings_hash: str) -> tuple[dict, str | None]:
         return {}, f"{path} was unreadable: {type(err).__name__}: {err}"
     if old.get("settings_hash") != settings_hash:
         return {}, f"{path}: written for other settings"
-    entries = {
-        k: v
-        for k, v in old["recordings"].items()
-        if isinstance(v, dict) and isinstance(v.get("status"), str) and isinstance(v.get("dir"), str)
-    }
+    entries = {k: v for k, v in old["recordings"].items() if _entry_ok(v)}
     return entries, None if len(entries) == len(old["recordings"]) else f"{path}: damaged entries"
+
+
+def _entry_ok(v) -> bool:
+    if not isinstance(v, dict) or not isinstance(v.get("dir"), str) or "subject_id" not in v:
+        return False
+    if v.get("status") == "done":
+        return all(isinstance(v.get(k), int) for k in ("n_chunks", "n_frames"))
+    return v.get("status") == "failed"
 
 
 class _Manifest:
