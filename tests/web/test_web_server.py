@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gzip
 import http.client
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -25,12 +27,14 @@ def server():
     srv.server_close()
 
 
-def _request(srv, path="/", host=None, method="GET"):
+def _request(srv, path="/", host=None, method="GET", headers=None):
     port = srv.server_address[1]
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    conn.putrequest(method, path, skip_host=True)
+    conn.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
     if host is not False:
         conn.putheader("Host", host or f"127.0.0.1:{port}")
+    for k, v in (headers or {}).items():
+        conn.putheader(k, v)
     conn.endheaders()
     resp = conn.getresponse()
     body = resp.read()
@@ -119,6 +123,22 @@ def test_static_files_types_and_allow_list(server):
         assert resp.status == 404, path
 
 
+def test_gzipped_files_are_sent_compressed_or_inflated(server):
+    build = json.loads((STATIC_DIR / "build.json").read_text())
+    assert build["wasm"] in build["gzipped"]  # the 14 MB runtime is stored as ~3.7 MB
+    stored = (STATIC_DIR / f"{build['wasm']}.gz").read_bytes()
+    url = f"/static/{build['wasm']}"
+    resp, body = _request(server, url, headers={"Accept-Encoding": "gzip, deflate, br"})
+    assert resp.status == 200 and resp.getheader("Content-Encoding") == "gzip" and body == stored
+    assert resp.getheader("Content-Type") == "application/wasm"
+    assert resp.getheader("Vary") == "Accept-Encoding"
+    raw = gzip.decompress(stored)
+    assert raw[:4] == b"\0asm"
+    for accept in (None, "identity", "gzip;q=0"):  # a client without gzip gets the inflated bytes
+        resp, body = _request(server, url, headers={"Accept-Encoding": accept} if accept else None)
+        assert resp.status == 200 and resp.getheader("Content-Encoding") is None and body == raw, accept
+
+
 def test_read_only(server):
     for method in ("POST", "PUT", "DELETE"):
         resp, _ = _request(server, "/", method=method)
@@ -133,7 +153,8 @@ def test_model_json_without_model(server):
 
 
 def test_serve_cli_starts_on_loopback(tmp_path):
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "MMRPHYS_CACHE": str(tmp_path / "cache")}
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "MMRPHYS_CACHE": str(tmp_path / "cache"),
+           "PYTHONPATH": os.environ.get("PYTHONPATH", "")}
     proc = subprocess.Popen([sys.executable, "-m", "mmrphys", "serve", "--port", "0", "--no-browser"],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     try:

@@ -8,11 +8,13 @@ Content-Security-Policy that allows our own scripts and WebAssembly and no other
 
 from __future__ import annotations
 
+import gzip
 import ipaddress
 import json
 import mimetypes
 import sys
 import threading
+from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -95,10 +97,52 @@ def host_allowed(header: str | None, bind_host: str, port: int) -> bool:
         return False
 
 
-def _static_files(root: Path) -> dict[str, Path]:
-    # An explicit list of what exists at start-up: no path from a request ever reaches the filesystem.
-    return {p.relative_to(root).as_posix(): p for p in root.rglob("*")
-            if p.is_file() and p.name != ".gitignore"}
+@dataclass(frozen=True)
+class StaticFile:
+    """One file of the built page: ``path`` on disk, stored gzipped when ``gz`` (``NAME.gz``)."""
+
+    path: Path
+    gz: bool = False
+
+
+def static_files(root: Path) -> dict[str, StaticFile]:
+    """The built page's files by the name the page requests (``NAME.gz`` on disk is served as ``NAME``).
+
+    An explicit list of what exists at start-up: no path from a request ever reaches the file system.
+    """
+    files = {}
+    for p in sorted(root.rglob("*")):
+        if not p.is_file() or p.name == ".gitignore":
+            continue
+        name = p.relative_to(root).as_posix()
+        if name.endswith(".gz"):
+            files[name[:-3]] = StaticFile(p, gz=True)
+        else:
+            files.setdefault(name, StaticFile(p))
+    return files
+
+
+def accepts_gzip(header: str | None) -> bool:
+    """Whether an ``Accept-Encoding`` header allows gzip (``gzip``, ``x-gzip`` or ``*``, unless ``q=0``)."""
+    for item in (header or "").split(","):
+        token, *params = (part.strip() for part in item.split(";"))
+        if token.lower() not in ("gzip", "x-gzip", "*"):
+            continue
+        q = 1.0
+        for prm in params:
+            key, _, value = prm.partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        return q > 0
+    return False
+
+
+def _content_type(name: str) -> str:
+    suffix = Path(name).suffix.lower()
+    return TYPES.get(suffix) or mimetypes.guess_type(name)[0] or "application/octet-stream"
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -111,11 +155,14 @@ class _Handler(BaseHTTPRequestHandler):
             sys.stderr.write(f"{self.address_string()} {fmt % args}\n")
 
     def _send(self, status: int, body: bytes = b"", ctype: str = "text/plain; charset=utf-8",
-              head: bool = False, cache: str = "no-cache") -> None:
+              head: bool = False, cache: str = "no-cache", encoding: str | None = None) -> None:
         self.send_response(status)
         for k, v in SECURITY_HEADERS.items():
             self.send_header(k, v)
         self.send_header("Content-Type", ctype)
+        if encoding:
+            self.send_header("Content-Encoding", encoding)
+        self.send_header("Vary", "Accept-Encoding")
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Cache-Control", cache)
         self.end_headers()
@@ -136,7 +183,7 @@ class _Handler(BaseHTTPRequestHandler):
         path = self.path.split("?", 1)[0].split("#", 1)[0]
         srv = self.server
         if path in ("/", "/index.html"):
-            return self._file(srv.files.get("index.html"), head)
+            return self._static(srv.files.get("index.html"), "index.html", head)
         if path == "/api/model.json":
             body = json.dumps(srv.model.to_dict()).encode()
             return self._send(HTTPStatus.OK, body, "application/json", head)
@@ -147,14 +194,31 @@ class _Handler(BaseHTTPRequestHandler):
         if path == "/favicon.ico":
             return self._send(HTTPStatus.NO_CONTENT, head=head)
         if path.startswith("/static/"):
-            return self._file(srv.files.get(path[len("/static/"):]), head)
+            name = path[len("/static/"):]
+            return self._static(srv.files.get(name), name, head)
         return self._send(HTTPStatus.NOT_FOUND, b"not found\n", head=head)
 
-    def _file(self, p: Path | None, head: bool) -> None:
-        if p is None or not p.is_file():
+    def _static(self, f: StaticFile | None, name: str, head: bool) -> None:
+        if f is None:
             return self._send(HTTPStatus.NOT_FOUND, b"not found\n", head=head)
-        ctype = TYPES.get(p.suffix.lower()) or mimetypes.guess_type(p.name)[0] or "application/octet-stream"
-        self._send(HTTPStatus.OK, p.read_bytes(), ctype, head)
+        if not f.gz:
+            return self._file(f.path, head)
+        try:
+            data = f.path.read_bytes()
+            if not accepts_gzip(self.headers.get("Accept-Encoding")):
+                data, encoding = gzip.decompress(data), None
+            else:
+                encoding = "gzip"
+        except (OSError, EOFError, gzip.BadGzipFile):
+            return self._send(HTTPStatus.INTERNAL_SERVER_ERROR, b"damaged file\n", head=head)
+        self._send(HTTPStatus.OK, data, _content_type(name), head, encoding=encoding)
+
+    def _file(self, p: Path, head: bool) -> None:
+        try:
+            data = p.read_bytes()
+        except OSError:
+            return self._send(HTTPStatus.NOT_FOUND, b"not found\n", head=head)
+        self._send(HTTPStatus.OK, data, _content_type(p.name), head)
 
     def do_GET(self):  # noqa: N802 - http.server API
         self._get(head=False)
@@ -174,7 +238,7 @@ class WebServer(ThreadingHTTPServer):
 
     daemon_threads = True
 
-    def __init__(self, host: str, port: int, model: WebModel, static_dir: Path = STATIC_DIR,
+    def __init__(self, host: str, port: int, model: WebModel, static_dir: Path | None = None,
                  verbose: bool = False):
         if ":" in host.strip("[]"):
             import socket
@@ -183,10 +247,11 @@ class WebServer(ThreadingHTTPServer):
         self.bind_host = host.strip("[]")
         self.model = model
         self.verbose = verbose
-        self.files = _static_files(Path(static_dir))
+        static_dir = Path(STATIC_DIR if static_dir is None else static_dir)
+        self.files = static_files(static_dir) if static_dir.is_dir() else {}
         if "index.html" not in self.files:
-            raise InputError(f"{static_dir}: the web app is not built (no index.html); run "
-                             "'npm ci && npm run build' in webapp/")
+            raise InputError(f"{static_dir}: the web app's files are missing (no index.html); reinstall "
+                             "mmrphys, or rebuild them with 'cd webapp && npm ci && npm run build'")
         try:
             super().__init__((self.bind_host, port), _Handler)
         except OSError as err:
