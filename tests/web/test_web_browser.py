@@ -95,6 +95,11 @@ def test_live_page_end_to_end(chromium, clip, tmp_path, web_cache, record_proper
                 "hr_after_start": seen, "processing_fps": st["processingFps"], "inference_ms": st["inferMs"],
             }, indent=1))
             assert hit is not None, f"HR never within 3 bpm of {TRUE_HR} in 30 s ({label}): {seen}"
+            deadline = time.monotonic() + 20  # the plots redraw with every window (~3 s apart)
+            while st["plotUpdates"] < 3 and time.monotonic() < deadline:
+                time.sleep(0.5)
+                st = b.evaluate("window.__mmrphys.status()")
+            plots.append(st["plotUpdates"])
             assert st["frames"] > 200 and st["processingFps"] > 15, st
             assert plots[-1] >= 3 and plots[-1] > plots[0], f"plots did not update: {plots}"
             assert not st["warning"], st["warning"]
@@ -130,6 +135,8 @@ def test_live_page_end_to_end(chromium, clip, tmp_path, web_cache, record_proper
     assert session["timestamps_s"][-1] - session["timestamps_s"][0] > 9.0
     assert (session["rsp"] is None) == (method == "pos")
     assert abs(session["rates"]["heart_rate_bpm"] - TRUE_HR) <= 3.0
+    if method == "model":  # (POS adds to its last samples with every frame, so only the model case is exact)
+        _last_rate_is_pythons(session)
     out = tmp_path / "report"
     args = ["analyze", "session", str(exported_json), "--out", str(out), "--json", str(tmp_path / "r.json")]
     assert main(args) == 0
@@ -140,6 +147,33 @@ def test_live_page_end_to_end(chromium, clip, tmp_path, web_cache, record_proper
     assert main(args) == 0
     report_csv = json.loads((tmp_path / "c.json").read_text())
     assert abs(report_csv["heart_rate_bpm"] - report["heart_rate_bpm"]) < 0.5
+
+
+def _last_rate_is_pythons(session: dict) -> None:
+    """The page's last raw HR is mmrphys.signals.heart_rate on the same samples (in the real browser).
+
+    The page computed it on the last ``hr_s`` seconds of the stitched BVP it had then, resampled at the
+    frame rate of its last 60 frames; no window was added after it, so the export holds those samples.
+    Tolerance: one step of the zoomed spectrum (tests/web/test_web_dsp.py derives it).
+    """
+    import numpy as np
+
+    from mmrphys import signals
+    from mmrphys.signals.spectrum import next_pow2
+    from mmrphys.web.model import page_settings
+    from mmrphys.web.session import _uniform
+
+    settings = page_settings()
+    t, x = np.asarray(session["timestamps_s"]), np.asarray(session["bvp"])
+    last = session["rates"]["heart"][-1]
+    end = int(np.searchsorted(t, last["t_s"], side="right"))
+    recent = t[max(0, end - 60):end]
+    fs = (recent.size - 1) / (recent[-1] - recent[0])
+    n = min(end, int(round(settings["windows"]["hr_s"] * fs)))
+    grid = _uniform(t[end - n:end], x[end - n:end], fs)
+    expected = signals.heart_rate(grid, fs, preset=settings["preset"]["name"])
+    step_bpm = 60 * 2 * fs / next_pow2(grid.size) / 200
+    assert abs(last["raw_bpm"] - expected) <= step_bpm, (last, expected, step_bpm)
 
 
 def test_video_file_source_is_processed_like_the_camera(chromium, tmp_path, web_cache):
