@@ -304,6 +304,26 @@ def test_connections_beyond_the_limit_get_503_and_no_thread():
     srv.server_close()
 
 
+def test_closing_the_server_ends_idle_connections_at_once():
+    # Ctrl-C on `mmrphys serve` must not wait out the 10 s idle timeout of a browser's open connections.
+    srv = WebServer("127.0.0.1", 0, WebModel(available=False), max_workers=2, max_waiting=2)
+    srv.start_background()
+    port = srv.server_address[1]
+    socks = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(4)]  # 2 served, 2 wait
+    time.sleep(0.3)
+    workers = [t for t in threading.enumerate() if t.name.startswith(f"mmrphys-web-{port}_")]
+    assert len(workers) == 2
+    t0 = time.monotonic()
+    srv.shutdown()
+    srv.server_close()
+    for t in workers:
+        t.join(5)
+    assert not any(t.is_alive() for t in workers) and time.monotonic() - t0 < 2.0
+    for s in socks:
+        assert s.recv(1024) == b""  # closed by the server, no error page needed
+        s.close()
+
+
 @pytest.mark.parametrize("argv,named", [
     (["--port", "70000"], "--port 70000"), (["--port", "-1"], "--port -1"),
     (["--port", "abc"], "--port 'abc'"), (["--port", "1.5"], "--port '1.5'"),

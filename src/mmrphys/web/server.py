@@ -384,6 +384,9 @@ class WebServer(HTTPServer):
                                         thread_name_prefix=f"mmrphys-web-{self.server_address[1]}")
         self._slots = threading.BoundedSemaphore(max_workers + max_waiting)
         self._busy = _busy_response()
+        self._waiting: set = set()  # connections admitted, waiting for a worker
+        self._serving: set = set()  # connections a worker is serving
+        self._open_lock = threading.Lock()
 
     def server_bind(self):
         # HTTPServer.server_bind also looks the address up in DNS (getfqdn): not needed, and slow offline.
@@ -399,18 +402,30 @@ class WebServer(HTTPServer):
                 pass
             self._close(request, 0.0)
             return
+        with self._open_lock:
+            self._waiting.add(request)
         try:
             self._pool.submit(self._serve_connection, request, client_address)
         except RuntimeError:  # the pool is shut down: the server is closing
+            with self._open_lock:
+                self._waiting.discard(request)
             self._slots.release()
             self.shutdown_request(request)
 
     def _serve_connection(self, request, client_address):
+        with self._open_lock:
+            if request not in self._waiting:  # closed by server_close while it waited
+                self._slots.release()
+                return
+            self._waiting.discard(request)
+            self._serving.add(request)
         try:
             self.finish_request(request, client_address)
         except Exception as err:  # noqa: BLE001 - one connection's failure must not stop the server
             self.handle_error(request, client_address, err)
         finally:
+            with self._open_lock:
+                self._serving.discard(request)
             self.shutdown_request(request)
             self._slots.release()
 
@@ -444,9 +459,23 @@ class WebServer(HTTPServer):
         self.close_request(request)
 
     def server_close(self):
+        """Stop listening and end every open connection now: a worker waiting for a client's request
+        sees the end of its input at once (and finishes normally), connections still waiting for a
+        worker are closed, so the process can exit without waiting out the idle timeout."""
         super().server_close()
-        if hasattr(self, "_pool"):  # absent when binding failed
-            self._pool.shutdown(wait=False, cancel_futures=True)
+        if not hasattr(self, "_pool"):  # binding failed: nothing was started
+            return
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        with self._open_lock:
+            waiting, self._waiting = list(self._waiting), set()
+            serving = list(self._serving)
+        for request in serving:
+            try:
+                request.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        for request in waiting:
+            self._close(request, 0.0)
 
     @property
     def url(self) -> str:
