@@ -26,19 +26,11 @@ from pathlib import Path
 
 from battery.case import Case, CaseRun
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests" / "web"))  # raw HTTP helpers
+from _rawhttp import MALFORMED, exchange, parse  # noqa: E402
+
 # -- probes run inside the case's subprocess (``python -c "from battery.cases_serve import ..."``) -----
 
-MALFORMED = {
-    "bad-request-line": (b"GARBAGE\r\n\r\n", 400),
-    "bad-http-version": (b"GET / HTTP/x.y\r\n\r\n", 400),
-    "http-0.9-request": (b"GET /\r\n", 400),
-    "http-2-request": (b"GET / HTTP/2.0\r\n\r\n", 505),
-    "huge-uri": (b"GET /" + b"a" * 70_000 + b" HTTP/1.1\r\n\r\n", 414),
-    "huge-header-line": (b"GET / HTTP/1.1\r\nX-Big: " + b"b" * 70_000 + b"\r\n\r\n", 431),
-    "too-many-headers": (b"GET / HTTP/1.1\r\n" + b"".join(b"X-%d: 1\r\n" % i for i in range(150)) + b"\r\n",
-                         431),
-    "unknown-method": (b"BREW / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n", 501),
-}
 
 
 def _fail(message: str) -> None:
@@ -60,27 +52,15 @@ def _stop(srv) -> None:
     srv.server_close()
 
 
-def _exchange(port: int, data: bytes, timeout: float = 15.0) -> bytes:
-    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
-        s.sendall(data)
-        chunks = []
-        while True:
-            try:
-                chunk = s.recv(65536)
-            except ConnectionResetError:
-                break
-            if not chunk:
-                break
-            chunks.append(chunk)
-    return b"".join(chunks)
+def _exchange(port: int, data: bytes) -> bytes:
+    return exchange(port, data, timeout=15.0)
 
 
 def _parse(raw: bytes) -> tuple[int, dict[str, str], bytes]:
-    head, _, body = raw.partition(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
-    if not lines[0].startswith("HTTP/1."):
-        _fail(f"no HTTP status line in the answer: {raw[:60]!r}")
-    return int(lines[0].split()[1]), dict(line.split(": ", 1) for line in lines[1:] if ": " in line), body
+    try:
+        return parse(raw)
+    except ValueError as err:
+        _fail(str(err))
 
 
 def _headers_missing(headers: dict[str, str]) -> list[str]:

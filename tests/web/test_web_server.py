@@ -16,6 +16,7 @@ import threading
 import time
 
 import pytest
+from _rawhttp import MALFORMED, exchange, parse
 
 from mmrphys.cli.main import build_parser, main
 from mmrphys.errors import InputError
@@ -183,51 +184,28 @@ def test_serve_cli_starts_on_loopback(tmp_path, web_cache):
 
 # -- raw sockets: what http.server itself answers, timeouts, bounded threads ---------------------------
 
-def _raw(srv, data: bytes, timeout: float = 10.0) -> bytes:
-    """Send ``data`` on a fresh connection and read until the server closes it."""
-    with socket.create_connection(("127.0.0.1", srv.server_address[1]), timeout=timeout) as s:
-        s.sendall(data)
-        chunks = []
-        while True:
-            try:
-                chunk = s.recv(65536)
-            except ConnectionResetError:
-                break
-            if not chunk:
-                break
-            chunks.append(chunk)
-    return b"".join(chunks)
+def _raw(srv, data: bytes) -> bytes:
+    return exchange(srv.server_address[1], data)
 
 
 def _parse(raw: bytes) -> tuple[int, dict[str, str], bytes]:
-    head, _, body = raw.partition(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
-    assert lines[0].startswith("HTTP/1."), f"no status line: {raw[:80]!r}"
-    headers = dict(line.split(": ", 1) for line in lines[1:])
-    return int(lines[0].split()[1]), headers, body
+    try:
+        return parse(raw)
+    except ValueError as err:
+        pytest.fail(str(err))
 
 
 def _host(srv) -> bytes:
     return f"Host: 127.0.0.1:{srv.server_address[1]}\r\n".encode()
 
 
-MALFORMED = {
-    "bad-request-line": (b"GARBAGE\r\n\r\n", 400),
-    "bad-version": (b"GET / HTTP/x.y\r\n\r\n", 400),  # answered before the version is known
-    "http-0.9": (b"GET /\r\n", 400),  # a 0.9 answer would have no headers at all: refused
-    "http-2": (b"GET / HTTP/2.0\r\n\r\n", 505),
-    "huge-uri": (b"GET /" + b"a" * 70_000 + b" HTTP/1.1\r\n\r\n", 414),
-    "huge-header": (b"GET / HTTP/1.1\r\nX-Big: " + b"b" * 70_000 + b"\r\n\r\n", 431),
-    "too-many-headers": (b"GET / HTTP/1.1\r\n" + b"".join(b"X-%d: 1\r\n" % i for i in range(150)) + b"\r\n",
-                         431),
-    "unknown-method": (b"BREW / HTTP/1.1\r\n%HOST\r\n\r\n", 501),
-}
 
 
 @pytest.mark.parametrize("name", sorted(MALFORMED))
 def test_library_error_pages_carry_the_security_headers(server, name):
     data, status = MALFORMED[name]
-    code, headers, body = _parse(_raw(server, data.replace(b"%HOST\r\n", _host(server))))
+    port = str(server.server_address[1]).encode()
+    code, headers, body = _parse(_raw(server, data.replace(b"{port}", port)))
     assert code == status
     for key, value in SECURITY_HEADERS.items():
         assert headers.get(key) == value, (name, key)

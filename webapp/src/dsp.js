@@ -52,18 +52,15 @@ export function fft(re, im, inverse = false) {
   }
 }
 
-/** Zero-mean, unit-variance copy (zeros stay zeros when the input is constant). */
-export function zscore(x) {
-  const n = x.length;
+/** Mean and population standard deviation of x (numpy's mean() and std()). */
+export function meanStd(x) {
+  const n = x.length || 1;
   let m = 0;
-  for (let i = 0; i < n; i++) m += x[i];
-  m /= n || 1;
-  let v = 0;
-  for (let i = 0; i < n; i++) v += (x[i] - m) ** 2;
-  const sd = Math.sqrt(v / (n || 1)) || 1;
-  const out = new Float64Array(n);
-  for (let i = 0; i < n; i++) out[i] = (x[i] - m) / sd;
-  return out;
+  for (let i = 0; i < x.length; i++) m += x[i];
+  m /= n;
+  let q = 0;
+  for (let i = 0; i < x.length; i++) q += (x[i] - m) ** 2;
+  return [m, Math.sqrt(q / n)];
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -239,12 +236,7 @@ export function preprocess(x, fs, preset, kind) {
   const [lo, hi] = presetBand(preset, kind);
   const out = bandpass(x, fs, lo, hi, preset.order);
   if (kind === 'rr' && preset.rr_zscore) {
-    let m = 0;
-    for (const v of out) m += v;
-    m /= out.length;
-    let q = 0;
-    for (const v of out) q += (v - m) ** 2;
-    const sd = Math.sqrt(q / out.length);
+    const [m, sd] = meanStd(out);
     if (sd > 0) for (let i = 0; i < out.length; i++) out[i] = (out[i] - m) / sd;
   }
   return out;
@@ -551,12 +543,7 @@ export class Stitcher {
 
   add(start, values) {
     const n = values.length;
-    let m = 0;
-    for (let i = 0; i < n; i++) m += values[i];
-    m /= n || 1;
-    let q = 0;
-    for (let i = 0; i < n; i++) q += (values[i] - m) ** 2;
-    const sd = Math.sqrt(q / (n || 1));
+    const [m, sd] = meanStd(values);
     for (let i = 0; i < n; i++) {
       const k = start + i;
       if (k < 0 || k >= this.capacity) continue;
