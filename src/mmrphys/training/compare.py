@@ -67,10 +67,11 @@ def ppg_respiratory_rate(ppg: np.ndarray, fs: float, preset: str = "mmrphys") ->
         return float("nan")
 
 
-def via_estimate(recs, methods: dict, preset: str = "mmrphys") -> list[dict]:
+def via_estimate(recs, methods: dict, preset: str = "mmrphys", save_dir=None) -> list[dict]:
     """HR (and RR) of each method through ``mmrphys.estimate`` vs the contact PPG's over the whole clip.
 
-    The reference RR is the PPG's breathing modulation (:func:`ppg_respiratory_rate`)."""
+    The reference RR is the PPG's breathing modulation (:func:`ppg_respiratory_rate`). ``save_dir``:
+    each result's JSON is kept there as ``<method>__<video>.json`` (waveforms for later analysis)."""
     import mmrphys
     from mmrphys.signals.rates import heart_rate
 
@@ -89,6 +90,10 @@ def via_estimate(recs, methods: dict, preset: str = "mmrphys") -> list[dict]:
                 )
             d = res.to_dict()
             hr, rr = d.get("heart_rate_bpm"), d.get("respiratory_rate_bpm")
+            if save_dir is not None:
+                slug = "".join(c if c.isalnum() else "_" for c in name.lower()).strip("_")
+                Path(save_dir).mkdir(parents=True, exist_ok=True)
+                (Path(save_dir) / f"{slug}__{r.recording_id}.json").write_text(json.dumps(d))
             rows.append(
                 {
                     "video": r.recording_id,

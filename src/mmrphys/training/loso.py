@@ -94,7 +94,7 @@ def _score(recs, videos, methods: dict, out: Path) -> tuple[dict, list[dict]]:
     from mmrphys.training.compare import protocol, via_estimate
 
     proto = protocol(videos, {n: m for n, (m, _) in methods.items()}, out / "protocol")
-    rows = via_estimate(recs, {n: e for n, (_, e) in methods.items()})
+    rows = via_estimate(recs, {n: e for n, (_, e) in methods.items()}, save_dir=out / "results")
     return proto, rows
 
 
