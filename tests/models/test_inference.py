@@ -1,5 +1,12 @@
 """models.prepare: eager and compiled backends give the module's raw outputs within the float32 bound
-derived in tests/numerics.py (and z-scored ones), with random, shipped and the authors' weights."""
+of tests/models/numerics.py (and z-scored ones), with random, shipped and the authors' weights.
+
+The bound (``float32_relative_bound``: λ·u·Σ(√K + √n) over the network's reductions) is that of one
+float32 forward against float64; two float32 implementations are within twice of each other. Measured:
+<= 0.1 % of it everywhere (e.g. MMRPhys-LEF at 1x3x181x72x72: eager 1e-6 of the output's peak against a
+bound of 3.2e-3; the authors' PURE FactorizePhys 2.5e-6 against 2.4e-3), so kernels that sum in another
+order (another CPU, 2x or 10x the error) stay far inside.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +15,27 @@ import warnings
 import numpy as np
 import pytest
 import torch
+from numerics import errors, float32_relative_bound, float64_outputs
 
 from mmrphys.errors import ConfigError, InputError
 from mmrphys.models import create, inference, prepare
 from mmrphys.models.inference import InputSpec, input_spec, instance_norm_
-from numerics import compare, relative_bound
 
 CL = torch.channels_last_3d
+
+
+def compare(out: dict, ref: dict, model, x) -> dict[str, float]:
+    """Raw and z-scored outputs of two float32 implementations within twice the bound; returns the
+    fraction of the bound each used (1.0 = at the bound)."""
+    assert set(out) == set(ref)
+    bound = 2 * float32_relative_bound(model, x)
+    used = {"raw": 0.0, "z": 0.0}
+    for task in ref:
+        assert out[task].shape == ref[task].shape
+        raw, z, z_factor = errors(out[task].numpy(), ref[task].numpy())
+        used = {"raw": max(used["raw"], raw / bound), "z": max(used["z"], z / (z_factor * bound))}
+    assert used["raw"] <= 1.0 and used["z"] <= 1.0, used
+    return used
 
 
 def _check(model, x, backend="eager", **kw) -> dict:
@@ -46,7 +67,7 @@ def test_eager_equals_module_with_random_weights(name, kw, size, frames, batch):
     model = create(name, **kw)
     x = torch.rand(batch, model.in_channels, frames, size, size) * 255
     used = _check(model, x)
-    assert used["raw"] < 0.1  # measured: <= 0.02 of the bound on a Xeon (AVX-512)
+    assert used["raw"] < 0.1  # measured: <= 0.001 of the bound on a Xeon (AVX-512)
 
 
 def test_eager_at_two_threads(monkeypatch):
@@ -58,27 +79,21 @@ def test_eager_at_two_threads(monkeypatch):
 
 
 def test_lef_full_window_and_both_paths_near_float64():
-    """The benchmarked case, batch 1, 181 frames: eager and the module are each within half the
-    bound of the float64 computation (so the float32 module itself is no better reference)."""
+    """The benchmarked case, batch 1, 181 frames: eager and the module are each within the bound of
+    the float64 computation (so the float32 module itself is no better reference)."""
     torch.manual_seed(2)
     model = create("mmrphys_lef", tasks=("bvp", "rsp"), in_channels=3).eval()
     x = torch.rand(1, 3, 181, 72, 72)
     with torch.no_grad():
-        ref64 = copy_double(model)(x.double())
         ref32 = model(x)
+    ref64 = float64_outputs(model, x)
     out = prepare(model)(x)
     assert out["bvp"].shape == out["rsp"].shape == (1, 180)
-    rel = relative_bound(model, x)
+    bound = float32_relative_bound(model, x)
     for task in ref64:
-        peak = float(ref64[task].abs().max())
         for y in (out[task], ref32[task]):
-            assert float((y.double() - ref64[task]).abs().max()) <= 0.5 * rel * peak
-
-
-def copy_double(model):
-    import copy
-
-    return copy.deepcopy(model).double()
+            raw, z, z_factor = errors(y.numpy(), ref64[task])
+            assert raw <= 0.1 * bound and z <= 0.1 * z_factor * bound  # measured: < 0.01
 
 
 def test_the_model_is_left_untouched_and_the_predictor_keeps_its_contract():

@@ -110,7 +110,7 @@ def test_frames_from_array_variants():
     assert deep.bit_depth == 16 and f.dtype == np.uint8 and np.array_equal(f, frames[0])
     with pytest.raises(InputError, match="frame rate"):
         frames_from_array(frames)
-    with pytest.raises(InputError, match="frame rate"):
+    with pytest.raises(InputError, match="fps must be between 1 and 1000"):
         frames_from_array(frames, fps=0)
     with pytest.raises(InputError, match="increasing"):
         frames_from_array(frames, timestamps=np.zeros(10))

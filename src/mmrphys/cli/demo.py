@@ -29,8 +29,10 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     from mmrphys.synth import make_clip
     from mmrphys.vitals.estimate import estimate
+    from mmrphys.vitals.result import check_output_dir
 
     out = Path(args.out)
+    check_output_dir(out, "demo", "--out")  # before generating: an unusable folder stops at once
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     truth = make_clip(out / "demo_clip.mp4", hr_bpm=args.hr, rr_bpm=args.rr, duration_s=args.duration,
@@ -47,8 +49,10 @@ def run(args) -> int:
     print(f"clip: {truth['video']} ({truth['duration_s']:.0f} s, generated in {t1 - t0:.1f} s); "
           f"method {result.method}, estimated in {t2 - t1:.1f} s")
     print("                 truth  estimate")
-    print(f"heart rate bpm  {truth['hr_bpm']:6.1f}    {fmt(result.heart_rate_bpm)}")
-    print(f"breaths / min   {truth['rr_bpm']:6.1f}    {fmt(result.respiratory_rate_bpm)}")
+    print(f"heart rate bpm  {truth['hr_bpm']:6.1f}    {fmt(result.heart_rate_bpm)}"
+          f"{result.trust_note('heart_rate')}")
+    print(f"breaths / min   {truth['rr_bpm']:6.1f}    {fmt(result.respiratory_rate_bpm)}"
+          f"{result.trust_note('respiratory_rate')}")
     print(f"signal quality {result.quality['signal_quality']:.2f}")
     for w in result.warnings:
         print(f"warning: {w}")

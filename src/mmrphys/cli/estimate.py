@@ -8,6 +8,11 @@ examples:
   mmrphys estimate video.mp4 --method mmrphys --weights PATH.pth   your weights or the authors' checkpoints
                                                      (MMRPhys, FactorizePhys, PhysNet, EfficientPhys)
   mmrphys estimate video.mp4 --method mmrphys --backend compiled   compiled once, cached, faster after
+  mmrphys estimate stream.h264 --fps 30              a raw stream without timestamps: give its rate
+
+Options are checked before the video is decoded: a bad --fps, --threads, --method, or an --out/--json
+that cannot be written stops at once with one line naming it (exit 2). Results are written atomically:
+an error never leaves a half-written file, nor a JSON and CSV without the PNG.
 """
 
 from __future__ import annotations
@@ -16,6 +21,9 @@ import argparse
 import json
 import sys
 from pathlib import Path
+
+#: Most torch threads --threads accepts.
+MAX_THREADS = 256
 
 
 def add_parser(sub) -> None:
@@ -31,7 +39,8 @@ def add_parser(sub) -> None:
     p.add_argument("--out", default=None,
                    help="folder for <video>.json, <video>_waveforms.csv, <video>_report.png")
     p.add_argument("--json", default=None, metavar="FILE", help="write the result JSON here ('-' = stdout)")
-    p.add_argument("--fps", type=float, default=None, help="override the file's frame rate")
+    p.add_argument("--fps", type=float, default=None,
+                   help="override the file's frame rate (1-1000; for streams without timestamps)")
     p.add_argument("--threads", type=int, default=1,
                    help="torch threads for model inference (default 1: decoding uses the other core)")
     p.add_argument("--backend", choices=("eager", "compiled"), default="eager",
@@ -41,9 +50,35 @@ def add_parser(sub) -> None:
     p.set_defaults(func=run)
 
 
+def check_args(args) -> dict:
+    """Validate the options before any work; one-line :class:`MmrphysError` naming the option else.
+
+    Returns the output paths: ``{"out": {kind: path}}`` and/or ``{"json": path}``.
+    """
+    from mmrphys.errors import ConfigError
+    from mmrphys.video.reader import check_fps
+    from mmrphys.vitals.result import check_output_dir, check_output_file
+
+    if args.fps is not None:
+        check_fps(args.fps, "--fps")
+    if not 1 <= args.threads <= MAX_THREADS:
+        raise ConfigError(f"--threads must be between 1 and {MAX_THREADS}, got {args.threads}")
+    if args.method is not None and not args.method.strip():
+        raise ConfigError("--method is empty: name a method (e.g. pos, chrom, mmrphys)")
+    paths: dict = {}
+    if args.out is not None:
+        paths["out"] = check_output_dir(args.out, Path(args.video).stem, "--out")
+    if args.json is not None and args.json != "-":
+        paths["json"] = check_output_file(args.json, "--json")
+        if "out" in paths and Path(args.json).resolve() in {p.resolve() for p in paths["out"].values()}:
+            raise ConfigError(f"--json {args.json} is also one of the --out files: pick another name")
+    return paths
+
+
 def run(args) -> int:
     from mmrphys.vitals.estimate import UNSUPERVISED_METHODS, estimate
 
+    paths = check_args(args)
     if args.method and args.method.lower() not in UNSUPERVISED_METHODS:
         from mmrphys.cli.process import configure_inference
 
@@ -52,13 +87,13 @@ def run(args) -> int:
                       progress=False if args.quiet else None, backend=args.backend)
     stem = Path(args.video).stem
     written = {}
-    if args.out:
+    if "out" in paths:
         written = result.save(args.out, stem=stem)
     if args.json == "-":
         json.dump(result.to_dict(), sys.stdout, allow_nan=False)
         sys.stdout.write("\n")
-    elif args.json:
-        written["json"] = result.write_json(args.json)
+    elif "json" in paths:
+        written["json"] = result.write_json(paths["json"])
     if not args.quiet and args.json != "-":
         print(f"{stem}: {result.summary()}")
         for w in result.warnings:

@@ -18,10 +18,12 @@ _MALLOC_TUNED = False
 
 
 def configure_inference(threads: int) -> None:
-    """Torch threads and the allocator setting for a process that runs a model."""
+    """Torch threads (at most 4 per CPU) and the allocator setting for a process that runs a model."""
+    import os
+
     import torch
 
-    torch.set_num_threads(max(1, int(threads)))
+    torch.set_num_threads(min(max(1, int(threads)), max(1, os.cpu_count() or 1) * 4))
     retain_freed_memory()
 
 

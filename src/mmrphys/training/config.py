@@ -103,6 +103,11 @@ DATASET = {
         help="face (detected), given (the dataset's boxes), none (whole frame), auto (given if all have)",
     ),
     "options": Field((dict,), {}, help="extra keyword options for the dataset loader"),
+    "windows": Field(
+        (int, type(None)), None, min=1, help="training: N augmented windows per epoch from whole recordings"
+    ),
+    "augment": Field((dict,), {}, help="their augmentation (mmrphys.training.augment.AugmentSpec)"),
+    "derive_rsp": Field((bool,), False, help="training: RSP label derived from the contact PPG (weak label)"),
 }
 
 SCHEMA: dict = {
@@ -187,6 +192,14 @@ def _cross_checks(cfg: dict) -> None:
     for t in cfg["train"]["task_weights"]:
         if t not in cfg["model"]["tasks"]:
             raise ConfigError(f"train.task_weights.{t}: not one of model.tasks {cfg['model']['tasks']}")
+    for i, ds in enumerate(cfg["data"]["train"]):
+        if ds["augment"]:
+            from mmrphys.training.augment import AugmentSpec
+
+            try:
+                AugmentSpec.from_config(ds["augment"])
+            except ConfigError as err:
+                raise ConfigError(f"data.train[{i}].{err}") from None
     for part in ("train", "test"):
         for i, ds in enumerate(cfg["data"][part]):
             if ds["split"] is not None and (len(ds["split"]) != 2 or ds["split"][0] >= ds["split"][1]):

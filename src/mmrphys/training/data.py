@@ -69,6 +69,19 @@ class Entry:
     labels: list[str]  # label names every selected recording has
     modalities: tuple[str, ...]
     manifest_hash: str
+    windows: int | None = None  # augmented windows per epoch (None: the cached chunks as they are)
+    augment: dict | None = None
+    derive_rsp: bool = False
+
+
+@dataclass
+class RenderedEntry:
+    """A config entry rendered on the fly (``name: reanimated``): a ready dataset, no cache folder."""
+
+    name: str
+    dataset: torch.utils.data.Dataset
+    subjects: list[str]
+    manifest_hash: str
 
 
 # ------------------------------------------------------------------------------------ selection
@@ -208,17 +221,22 @@ def prepare_entry(
         labels=labels,
         modalities=mods,
         manifest_hash=hashlib.sha256(blob.encode()).hexdigest()[:16],
+        windows=spec.get("windows"),
+        augment=spec.get("augment"),
+        derive_rsp=bool(spec.get("derive_rsp")),
     )
 
 
 class TrainChunks(torch.utils.data.Dataset):
-    """The chunks of several cache entries as trainer items ``{"frames" (C, T, H, W), task: (T,), "id"}``.
+    """The training items of several cache entries: ``{"frames" (C, T, H, W), task: (T,), "id"}``.
 
-    Frames come from :class:`CacheDataset` (T+1 frames; the extra one is dropped here because the
-    trainer appends the last frame itself). Each entry supplies the tasks all its recordings have.
+    An entry without ``windows`` supplies its cached chunks as they are (frames from
+    :class:`CacheDataset`; the extra frame is dropped here because the trainer appends the last frame
+    itself). An entry with ``windows: N`` supplies N augmented windows per epoch drawn from its whole
+    recordings (:class:`RecordingWindows`). Each entry supplies the tasks all its recordings have.
     """
 
-    def __init__(self, entries: list[Entry], tasks):
+    def __init__(self, entries: list[Entry], tasks, chunk: int | None = None, seed: int = 0):
         from mmrphys.data.torch_dataset import CacheDataset
 
         self.entries = entries
@@ -226,24 +244,96 @@ class TrainChunks(torch.utils.data.Dataset):
         self.index: list[tuple[int, int]] = []
         self.ids: list[str] = []
         for p, e in enumerate(entries):
-            have = tuple(t for t in tasks if t in e.labels)
-            ds = CacheDataset(e.cache_dir, tasks=have, modalities=e.modalities, recordings=e.recordings)
+            if isinstance(e, RenderedEntry):
+                ds = e.dataset
+                self.ids += list(ds.ids)
+                self.parts.append(ds)
+                self.index += [(p, i) for i in range(len(ds))]
+                continue
+            have = tuple(t for t in tasks if t in e.labels or (t == "rsp" and e.derive_rsp))
+            if e.windows:
+                ds = RecordingWindows(e, have, e.windows, chunk, AugmentSpecFor(e), seed=seed + p)
+                self.ids += [f"{e.name}/w{k}" for k in range(len(ds))]
+            else:
+                ds = CacheDataset(e.cache_dir, tasks=have, modalities=e.modalities, recordings=e.recordings)
+                self.ids += [f"{e.name}/{d.name}#{k}" for d, k, _ in ds.items]
             self.parts.append(ds)
             self.index += [(p, i) for i in range(len(ds))]
-            self.ids += [f"{e.name}/{d.name}#{k}" for d, k, _ in ds.items]
         self.subjects = sorted({s for e in entries for s in e.subjects})
 
     def __len__(self) -> int:
         return len(self.index)
 
+    def set_epoch(self, epoch: int) -> None:
+        """Augmented entries draw new windows every epoch (a pure function of seed, epoch and index)."""
+        for ds in self.parts:
+            if hasattr(ds, "set_epoch"):
+                ds.set_epoch(epoch)
+
     def __getitem__(self, i: int) -> dict:
         p, j = self.index[i]
-        frames, labels = self.parts[p][j]
+        item = self.parts[p][j]
+        if isinstance(item, dict):
+            return item | {"id": self.ids[i]}
+        frames, labels = item
         return {"frames": frames[:, :-1], **labels, "id": self.ids[i]}
 
     def manifest_hash(self) -> str:
         """Hash of the cache manifests' entries for the selected recordings (checkpoint guard)."""
         return hashlib.sha256("|".join(e.manifest_hash for e in self.entries).encode()).hexdigest()[:16]
+
+
+def AugmentSpecFor(entry: Entry):  # noqa: N802 - reads like the class it builds
+    from mmrphys.training.augment import AugmentSpec
+
+    return AugmentSpec.from_config(entry.augment)
+
+
+class RecordingWindows(torch.utils.data.Dataset):
+    """``n`` augmented windows of ``chunk`` frames per epoch from an entry's whole cached recordings.
+
+    Recordings are held in memory as uint8 crops (a 1-minute 72×72 recording is 28 MB). Window k of
+    epoch e is drawn with ``numpy.random.default_rng([seed, e, k])`` from a recording chosen in
+    proportion to its length (:func:`mmrphys.training.augment.draw_window`). ``derive_rsp``: an RSP
+    label derived from the contact PPG by amplitude/frequency/baseline modulation
+    (:func:`mmrphys.signals.respiration_from_bvp`): a weak label for real data without a breathing
+    reference.
+    """
+
+    def __init__(self, entry: Entry, tasks, n: int, chunk: int, spec, seed: int = 0):
+        from mmrphys.signals import heart_rate, respiration_from_bvp
+
+        self.entry, self.tasks, self.n, self.chunk = entry, tuple(tasks), n, chunk
+        self.spec, self.seed = spec, seed
+        self.epoch = 0
+        self.videos = [read_video(entry, rid) for rid in entry.recordings]
+        self.hr = []
+        for v in self.videos:
+            if len(v.frames) < chunk + 2:
+                raise InputError(f"{entry.name}/{v.id}: {len(v.frames)} frames, shorter than one window")
+            bvp = v.labels.get("bvp")
+            self.hr.append(heart_rate(bvp, v.fs, preset="mmrphys") if bvp is not None else float("nan"))
+            if "rsp" in self.tasks and "rsp" not in v.labels:
+                v.labels["rsp"] = respiration_from_bvp(v.labels["bvp"], v.fs).astype(np.float32)
+        lengths = np.array([len(v.frames) for v in self.videos], dtype=float)
+        self.p = lengths / lengths.sum()
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, k: int) -> dict:
+        from mmrphys.training.augment import draw_window
+
+        rng = np.random.default_rng([self.seed, self.epoch, int(k)])
+        r = int(rng.choice(len(self.videos), p=self.p))
+        v = self.videos[r]
+        labels = {t: v.labels[t] for t in self.tasks}
+        x, labs, _ = draw_window(v.frames, labels, self.hr[r], self.chunk, v.fs, self.spec, rng)
+        frames = torch.from_numpy(np.ascontiguousarray(x.transpose(3, 0, 1, 2)))  # (C, T, S, S)
+        return {"frames": frames, **{t: torch.from_numpy(y) for t, y in labs.items()}}
 
 
 def read_video(entry: Entry, recording_id: str) -> TestVideo:
@@ -262,16 +352,69 @@ def read_video(entry: Entry, recording_id: str) -> TestVideo:
     return TestVideo(id=recording_id, frames=frames, fs=fs, labels=labels, subject=str(meta["subject_id"]))
 
 
-def _entries(cfg: dict, part: str, prepare: bool, log) -> list[Entry]:
+#: ``name: reanimated`` options (``data.train[i].options``) and their defaults; ``params`` are
+#: :class:`mmrphys.synth.reanimate.RenderParams` fields.
+REANIMATED_DEFAULTS = {"n": 400, "seed": 0, "per_video": 4, "params": {}}
+
+
+def reanimated_entry(spec: dict, size: int, chunk: int, cache_root=None, log=print) -> RenderedEntry:
+    """Re-animated synthetic clips (:mod:`mmrphys.synth.reanimate`) from the face stills of the
+    ``key`` dataset's selected subjects (its ``path``/``subjects``: the training fold's only)."""
+    from mmrphys.synth.reanimate import ReanimatedDataset, RenderParams
+    from mmrphys.synth.stills import StillBank
+
+    from mmrphys.data import get_loader
+
+    opts = dict(spec.get("options") or {})
+    unknown = set(opts) - set(REANIMATED_DEFAULTS)
+    if unknown:
+        raise ConfigError(f"data reanimated.options: unknown option(s) {', '.join(sorted(unknown))}; "
+                          f"known: {', '.join(REANIMATED_DEFAULTS)}")
+    o = REANIMATED_DEFAULTS | opts
+    source = spec.get("key")
+    if not source or source == "reanimated" or not spec.get("path"):
+        raise ConfigError(
+            "data reanimated: set key: <dataset the stills come from> and its path (--data KEY=PATH)"
+        )
+    recs = select_recordings(get_loader(source).recordings(spec["path"]), spec | {"name": source})
+    for r in recs:
+        if getattr(r, "error", None):
+            raise InputError(f"data reanimated: {r.recording_id}: {r.error}")
+    videos = [str(r.files["video"]) for r in recs]
+    stamp = [(v, os.path.getsize(v), int(os.path.getmtime(v))) for v in videos]
+    key = hashlib.sha256(json.dumps([stamp, [str(r.subject_id) for r in recs], o["per_video"]]).encode())
+    bank_file = Path(cache_root or default_cache()) / "stills" / f"{source}-{key.hexdigest()[:12]}.npz"
+    if bank_file.is_file():
+        bank = StillBank.load(bank_file)
+    else:
+        log(f"[data] reanimated: face stills from {len(recs)} {source} recordings -> {bank_file}")
+        bank = StillBank.from_recordings(recs, per_video=int(o["per_video"]))
+        bank_file.parent.mkdir(parents=True, exist_ok=True)
+        bank.save(bank_file)
+    try:
+        params = RenderParams(**o["params"])
+    except TypeError as err:
+        raise ConfigError(f"data reanimated.options.params: {err}") from None
+    ds = ReanimatedDataset(bank, n=int(o["n"]), seed=int(o["seed"]), chunk=chunk, size=size, params=params)
+    log(f"[data] reanimated: {len(ds)} clips from {len(bank)} stills of {len(bank.subjects)} subjects")
+    return RenderedEntry("reanimated", ds, list(bank.subjects), ds.manifest_hash())
+
+
+def _entries(cfg: dict, part: str, prepare: bool, log) -> list:
     d = cfg["data"]
-    return [
-        prepare_entry(spec, d["size"], d["chunk"], d["cache"], d["workers"], prepare, log) for spec in d[part]
-    ]
+    out = []
+    for spec in d[part]:
+        if spec["name"] == "reanimated":
+            out.append(reanimated_entry(spec, d["size"], d["chunk"], d["cache"], log))
+        else:
+            out.append(prepare_entry(spec, d["size"], d["chunk"], d["cache"], d["workers"], prepare, log))
+    return out
 
 
 def build_train_set(cfg: dict, log=print, prepare: bool = True) -> TrainChunks:
     """The training chunks of every ``data.train`` entry (preprocessed into the cache first)."""
-    return TrainChunks(_entries(cfg, "train", prepare, log), cfg["model"]["tasks"])
+    return TrainChunks(_entries(cfg, "train", prepare, log), cfg["model"]["tasks"], cfg["data"]["chunk"],
+                       seed=cfg["seed"])
 
 
 def build_test_sets(cfg: dict, log=print, prepare: bool = True) -> dict[str, list[TestVideo]]:

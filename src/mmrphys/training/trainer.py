@@ -267,11 +267,14 @@ class Trainer:
                 masks[t] = torch.zeros(x.shape[0], dtype=torch.bool, device=self.device)
         with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp):
             pred = self.ddp_model(x, labels=labels)
+        pred = {k: v.float() for k, v in pred.items()}  # the loss z-scores: not in bfloat16
         return masked_multitask_loss(pred, labels, masks, self.tcfg["loss"], self.tcfg["task_weights"])
 
     def train_epoch(self) -> dict:
         self.ddp_model.train()
         self.sampler.set_epoch(self.epoch)
+        if hasattr(self.train_set, "set_epoch"):
+            self.train_set.set_epoch(self.epoch)
         sums: dict[str, float] = {}
         n = 0
         t0 = time.time()

@@ -29,7 +29,13 @@ import numpy as np
 from mmrphys.errors import ConfigError, InputError
 from mmrphys.faces import FaceDetector, FaceTracker
 from mmrphys.video import VideoReader, as_lazy_frame, frames_from_array, open_video, uniform_grid
-from mmrphys.vitals.estimators import UNSUPERVISED_METHODS, Estimator, make_estimator
+from mmrphys.vitals.estimators import (  # noqa: F401  (MODEL_*: read by the web app's model.json)
+    MODEL_FS,
+    MODEL_WINDOW_OVERLAP,
+    UNSUPERVISED_METHODS,
+    Estimator,
+    make_estimator,
+)
 from mmrphys.vitals.result import Result
 
 __all__ = ["DEFAULT_METHOD", "MIN_DURATION_S", "UNSUPERVISED_METHODS", "estimate"]

@@ -45,8 +45,9 @@ MODEL_WINDOW_OVERLAP = 0.5
 #: (~60-100 MB less peak memory for a 72x72 model).
 MODEL_BATCH = 1
 #: Videos whose frame rate is within this range run at their own rate; others are resampled to
-#: the model's (it was trained at 30 fps).
+#: the model's (``InputSpec.fs``: every released model was trained at MODEL_FS).
 MODEL_NATIVE_FPS = (25.0, 35.0)
+MODEL_FS = 30.0
 
 
 class Estimator(Protocol):

@@ -1,11 +1,21 @@
-"""PNG report: frame with the face box, BVP and respiration traces, spectra with peaks, rolling rates."""
+"""PNG report: frame with the face box, BVP and respiration traces, spectra with peaks, rolling rates,
+the confidence of each vital and every warning.
+
+Drawn on a :class:`matplotlib.figure.Figure` with its own Agg canvas: the process-wide matplotlib
+backend (``matplotlib.use``) and pyplot's figure registry are left alone.
+"""
 
 from __future__ import annotations
 
 import math
+import textwrap
 from pathlib import Path
 
 import numpy as np
+
+#: Warnings listed in the report (the rest are counted); each wrapped to this many characters.
+REPORT_WARNINGS = 8
+WARNING_WIDTH = 52
 
 
 def _spectrum(x: np.ndarray, fs: float):
@@ -19,18 +29,51 @@ def _spectrum(x: np.ndarray, fs: float):
     return f * 60.0, p / (p.max() or 1.0)
 
 
-def write_report(result, path) -> Path:
-    """Draw the report of a :class:`~mmrphys.vitals.result.Result` to ``path`` (PNG, matplotlib Agg)."""
-    import matplotlib
+def _summary_lines(result) -> list[tuple[str, str]]:
+    """(text, colour) lines of the report's text panel: rates with their confidence, then warnings."""
+    hr, rr = result.heart_rate_bpm, result.respiratory_rate_bpm
+    q = result.quality
+    lines: list[tuple[str, str]] = []
+    vitals = (("HR", hr, "bpm", "heart_rate"), ("RR", rr, "/min", "respiratory_rate"))
+    for label, value, unit, vital in vitals:
+        if value is None or not math.isfinite(value):
+            lines.append((f"{label}  n/a", "black"))
+            continue
+        conf = result.confidence_of(vital) if hasattr(result, "confidence_of") else None
+        low = conf is not None and result.is_low_confidence(vital)
+        lines.append((f"{label}  {value:.1f} {unit}", "firebrick" if low else "black"))
+        if conf is not None:
+            lines.append((f"    {'LOW CONFIDENCE' if low else 'confidence'} {conf:.2f}",
+                          "firebrick" if low else "dimgray"))
+    sq = q.get("signal_quality")
+    lines += [(f"signal quality {sq:.2f}" if isinstance(sq, (int, float)) and math.isfinite(sq)
+               else "signal quality n/a", "black"),
+              (f"face in {100 * (q.get('face_detected_fraction') or 0):.0f}% of frames", "black"),
+              (f"method {result.method}", "black"),
+              (f"{result.duration_s:.1f} s at {result.fps:.2f} fps", "black")]
+    warnings = list(q.get("warnings", []) or [])
+    if warnings:
+        lines.append(("", "black"))
+        lines.append((f"{len(warnings)} warning{'s' if len(warnings) > 1 else ''}:", "firebrick"))
+    for w in warnings[:REPORT_WARNINGS]:
+        wrapped = textwrap.wrap(str(w), WARNING_WIDTH) or [""]
+        lines.append(("! " + wrapped[0], "firebrick"))
+        lines += [("  " + more, "firebrick") for more in wrapped[1:]]
+    if len(warnings) > REPORT_WARNINGS:
+        lines.append((f"  ... and {len(warnings) - REPORT_WARNINGS} more (see the JSON)", "firebrick"))
+    return lines
 
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+
+def render_report(result, target) -> None:
+    """Draw the report of a :class:`~mmrphys.vitals.result.Result` as PNG into ``target`` (a path or a
+    binary file object)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
     from matplotlib.patches import Rectangle
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     t, fs = result.timestamps_s, result.fps
-    fig = plt.figure(figsize=(12, 8), dpi=90)
+    fig = Figure(figsize=(12, 8), dpi=90)
+    FigureCanvasAgg(fig)
     gs = fig.add_gridspec(3, 3, width_ratios=[1, 1.4, 1.4], hspace=0.45, wspace=0.3)
 
     ax = fig.add_subplot(gs[0, 0])
@@ -45,17 +88,13 @@ def write_report(result, path) -> Path:
     ax.set_title("face crop (square ×1.5)", fontsize=9)
 
     hr, rr = result.heart_rate_bpm, result.respiratory_rate_bpm
-    q = result.quality
-    lines = [f"HR  {hr:.1f} bpm" if math.isfinite(hr) else "HR  n/a",
-             f"RR  {rr:.1f} /min" if math.isfinite(rr) else "RR  n/a",
-             f"signal quality {q.get('signal_quality', float('nan')):.2f}",
-             f"face in {100 * q.get('face_detected_fraction', 0):.0f}% of frames",
-             f"method {result.method}", f"{result.duration_s:.1f} s at {fs:.2f} fps"]
-    for w in q.get("warnings", [])[:4]:
-        lines.append("! " + (w if len(w) < 60 else w[:57] + "..."))
     axt = fig.add_subplot(gs[1:, 0])
     axt.set_axis_off()
-    axt.text(0.0, 1.0, "\n".join(lines), va="top", family="monospace", fontsize=9)
+    lines = _summary_lines(result)
+    step = min(0.05, 1.0 / max(len(lines), 1))
+    for i, (text, colour) in enumerate(lines):
+        axt.text(0.0, 1.0 - i * step, text, va="top", family="monospace", fontsize=8.5, color=colour,
+                 transform=axt.transAxes)
 
     span = result.analysis_span
     ax = fig.add_subplot(gs[0, 1:])
@@ -91,7 +130,8 @@ def write_report(result, path) -> Path:
     ax.set_title("spectra (dashed: chosen rates)", fontsize=9)
     ax.set_xlabel("per minute")
     ax.set_yticks([])
-    ax.legend(fontsize=7)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=7)
 
     ax = fig.add_subplot(gs[2, 1:])
     if result.rolling:
@@ -104,6 +144,9 @@ def write_report(result, path) -> Path:
         ax.legend(fontsize=7)
     ax.set_title("rolling rates", fontsize=9)
     ax.set_xlabel("time (s)")
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    fig.savefig(target, format="png")
+
+
+def write_report(result, path) -> Path:
+    """Draw the report of ``result`` to ``path`` (PNG), atomically (see :meth:`Result.write_report`)."""
+    return result.write_report(path)

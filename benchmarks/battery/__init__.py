@@ -1,0 +1,1 @@
+"""Cases of the fault battery (``python benchmarks/fault_battery.py``): one ``cases_<area>.py`` per area."""
