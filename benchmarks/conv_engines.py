@@ -1,12 +1,12 @@
 """Per-layer CPU time of MMRPhys-LEF's 3×3×3 convs in each conv engine (the table in docs/benchmarks.md).
 
-Engines: oneDNN 3D conv on channels-last (NDHWC) tensors (what ``fast_inference`` uses); oneDNN
-Conv2d over the three temporally shifted frames stacked on channels (time-major rewrite);
+Engines: oneDNN 3D conv on channels-last (NDHWC) tensors (what the eager backend of ``models.prepare`` uses);
+oneDNN Conv2d over the three temporally shifted frames stacked on channels (time-major rewrite);
 onnxruntime Conv3d; onnxruntime Conv2d on the stacked frames (its blocked NCHWc kernels). The
 onnxruntime graphs are Conv→Tanh (fused by onnxruntime); the PyTorch times are the conv alone.
 The stacked variants are given their stacked input: the 3×-wide copy that builds it is not timed.
 Minimum process CPU time of ``--runs`` calls, one thread, with glibc keeping freed memory
-(:func:`mmrphys.models.fast_inference.retain_freed_memory`, as ``optimize()`` sets it; without it
+(:func:`mmrphys.cli.process.retain_freed_memory`, as ``mmrphys estimate`` sets it; without it
 every 56 MB output of the first layer is a fresh ``mmap`` whose ~14k page faults add ~20 ms).
 
     python benchmarks/conv_engines.py
@@ -78,9 +78,9 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     if not args.no_retain:
-        from mmrphys.models.fast_inference import retain_freed_memory
+        from mmrphys.cli.process import retain_freed_memory
 
-        retain_freed_memory()  # as optimize() does: reuse freed memory instead of faulting in pages
+        retain_freed_memory()  # as mmrphys estimate does: reuse freed memory instead of faulting in pages
     tmp = Path(tempfile.mkdtemp(prefix="mmrphys-conv-"))
     print(
         "| layer (C_in→C_out, T, H=W) | oneDNN 3D NDHWC | oneDNN Conv2d, 3 frames stacked | ORT Conv3d "

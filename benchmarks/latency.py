@@ -7,16 +7,17 @@ each inference path the script reports the median of ``--runs`` timed runs after
 and the ratio to the official ``SCAMPS_MultiTask_72x72_FP.onnx`` timed in the same run with the same
 thread count.
 
-Paths: ``torch`` (eager, ``inference_mode``), ``onnx`` (our :func:`mmrphys.models.export.export_onnx`
-file, dynamic frames, onnxruntime with full graph optimisation), and for MMRPhys/FactorizePhys
-``fast`` (:func:`mmrphys.models.fast_inference.optimize`: eager, oneDNN conv+Tanh on NDHWC, every
-large instance norm folded into the next conv; at 2+ threads the BVP and RSP branches run side by
-side, one thread each), ``fast, no fold`` (``optimize(fold=False)``: the same convs, instance norms
-applied in place), ``fast, intra-op`` (``optimize(concurrent=False)``, 2+ threads only: the branches
-one after the other, each op on all threads) and ``fast+compile`` (``optimize(compile=True)``,
-TorchInductor). Each row also gives the median process CPU time, since the machine is shared.
+Paths: ``torch`` (the module, eager, ``inference_mode``), ``onnx`` (our
+:func:`mmrphys.models.export.export_onnx` file, dynamic frames, onnxruntime with full graph
+optimisation), ``eager`` (:func:`mmrphys.models.prepare`, backend ``"eager"``: for MMRPhys and
+FactorizePhys the NDHWC blocks; other models run as the module) and, for the models in
+``--compile-models``, ``compiled`` (``prepare(model, "compiled", example_shape=...)``: AOTInductor,
+compiled once and cached in the user cache, ``$MMRPHYS_CACHE/compiled``; the compile or load time is
+reported). Each row also gives the median process CPU time, since the machine is shared.
 ``--h2h-rounds`` adds a head-to-head table: the official ONNX and each MMRPhys-LEF path called
-alternately, round by round, so that both see the same load.
+alternately, round by round, so that both see the same load. Like ``mmrphys estimate``, this process
+keeps freed memory for reuse (:func:`mmrphys.cli.process.retain_freed_memory`), as onnxruntime's
+arena does for its side.
 
     python benchmarks/latency.py                      # full table -> stdout and docs/benchmarks.md
     python benchmarks/latency.py --models lef,lef_bvp --threads 1 --runs 5 --no-write
@@ -51,7 +52,6 @@ class Spec:
     name: str
     kwargs: dict
     size: int
-    fast: bool = False  # built from ConvBlock3D: the fast path applies
     paper: bool = True  # one of the models the paper compares
     official: str | None = None  # official ONNX file of the same network
     notes: str = ""
@@ -65,7 +65,6 @@ SPECS = [
         "mmrphys_lef",
         dict(tasks=("bvp", "rsp"), in_channels=3),
         72,
-        fast=True,
         official="SCAMPS_MultiTask_72x72_FP.onnx",
     ),
     Spec(
@@ -74,7 +73,6 @@ SPECS = [
         "mmrphys_lef",
         dict(tasks=("bvp",), in_channels=3),
         72,
-        fast=True,
         notes="single-task rPPG: the setting of the paper's latency figure",
     ),
     Spec(
@@ -83,7 +81,6 @@ SPECS = [
         "mmrphys_mef",
         dict(tasks=("bvp", "rsp"), in_channels=3),
         36,
-        fast=True,
     ),
     Spec(
         "sef",
@@ -91,10 +88,9 @@ SPECS = [
         "mmrphys_sef",
         dict(tasks=("bvp", "rsp"), in_channels=3),
         9,
-        fast=True,
         official="SCAMPS_MultiTask_9x9.onnx",
     ),
-    Spec("factorizephys", "FactorizePhys (FSAM off at inference)", "factorizephys", {}, 72, fast=True),
+    Spec("factorizephys", "FactorizePhys (FSAM off at inference)", "factorizephys", {}, 72),
     Spec(
         "factorizephys_fsam",
         "FactorizePhys (FSAM at inference)",
@@ -182,12 +178,9 @@ def main(argv=None) -> int:
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--budget", type=float, default=20.0, help="seconds per measurement before cutting runs")
     ap.add_argument("--no-onnx", action="store_true", help="skip our ONNX export path")
-    ap.add_argument("--no-compile", action="store_true", help="skip the fast+compile path")
-    ap.add_argument("--compile-models", default="lef,lef_bvp", help="keys that get the fast+compile path")
+    ap.add_argument("--no-compile", action="store_true", help="skip the compiled path")
+    ap.add_argument("--compile-models", default="lef,lef_bvp", help="keys that get the compiled path")
     ap.add_argument("--no-write", action="store_true", help="do not update docs/benchmarks.md")
-    ap.add_argument(
-        "--no-intra-op", action="store_true", help="skip the `fast, intra-op` path (2+ threads, 2 branches)"
-    )
     ap.add_argument(
         "--h2h-rounds", type=int, default=9, help="interleaved official-vs-ours rounds, MMRPhys-LEF (0: none)"
     )
@@ -195,9 +188,11 @@ def main(argv=None) -> int:
 
     import onnxruntime as ort
 
-    from mmrphys.models import create
+    from mmrphys.cli.process import retain_freed_memory
+    from mmrphys.models import create, prepare
     from mmrphys.models.export import export_onnx, onnx_session
-    from mmrphys.models.fast_inference import optimize
+
+    retain_freed_memory()
 
     keys = args.models.split(",")
     specs = [s for s in SPECS if s.key in keys]
@@ -231,29 +226,25 @@ def main(argv=None) -> int:
                 entry["onnx"] = path
             except Exception as e:  # report and go on: one failing export must not hide the rest
                 spec.notes += f"; ONNX export failed: {type(e).__name__}: {str(e).splitlines()[0][:80]}"
-        if spec.fast:
-            entry["fast"] = optimize(model)
-            entry["unfolded"] = optimize(model, fold=False)
-            if len(model.tasks) > 1 and not args.no_intra_op:
-                entry["intra_op"] = optimize(model, concurrent=False)
-            if spec.key in compile_keys:
-                t0 = time.perf_counter()
-                entry["compiled"] = optimize(model, compile=True)
-                with torch.inference_mode():
-                    entry["compiled"](x)  # compile now, outside the timing
-                spec.results["compile_s"] = time.perf_counter() - t0
+        entry["eager"] = prepare(model)
         with torch.inference_mode():
-            ref = model(x)
-            for path_name in ("fast", "unfolded", "intra_op", "compiled"):
-                if path_name in entry:
-                    out = entry[path_name](x)
-                    spec.results[f"{path_name}_diff"] = max(_zdiff(out[k], ref[k]) for k in ref)
+            entry["ref"] = model(x)
+        _record_diff(entry, "eager")
         built.append(entry)
 
     rows = []
     h2h: list[tuple] = []
     for n_thr in threads:
         torch.set_num_threads(n_thr)
+        for entry in built:  # compiled code is specific to the thread count: one package per count
+            entry.pop("compiled", None)
+            if entry["spec"].key in compile_keys:
+                t0 = time.perf_counter()
+                compiled = prepare(entry["model"], "compiled", example_shape=tuple(entry["x"].shape))
+                entry["spec"].results[f"compile_s_{n_thr}"] = time.perf_counter() - t0
+                if compiled.backend == "compiled":  # else no C++ compiler: prepare() warned
+                    entry["compiled"] = compiled
+                    _record_diff(entry, "compiled")
         ref_ms = None
         if ref_path.is_file():
             ref_sess = onnx_session(ref_path, threads=n_thr)
@@ -307,13 +298,10 @@ def main(argv=None) -> int:
                 sess = onnx_session(entry["onnx"], threads=n_thr)
                 xn = x.numpy()
                 paths["onnx"] = lambda s=sess, a=xn: s.run(None, {"input": a})
-            if "fast" in entry:
-                paths["fast"] = lambda f=entry["fast"], x=x: f(x)
-                paths["fast, no fold"] = lambda f=entry["unfolded"], x=x: f(x)
-            if "intra_op" in entry and n_thr > 1:  # at one thread it is the `fast` path
-                paths["fast, intra-op"] = lambda f=entry["intra_op"], x=x: f(x)
+            if _has_conv_blocks(entry["model"]):  # else `eager` is the module: the `torch` row
+                paths["eager"] = lambda f=entry["eager"], x=x: f(x)
             if "compiled" in entry:
-                paths["fast+compile"] = lambda f=entry["compiled"], x=x: f(x)
+                paths["compiled"] = lambda f=entry["compiled"], x=x: f(x)
             for path_name, fn in paths.items():
                 with torch.inference_mode():
                     ms, iqr, n, cpu_ms = timeit(fn, args.runs, args.warmup, args.budget)
@@ -330,9 +318,7 @@ def main(argv=None) -> int:
         lef = next((e for e in built if e["spec"].key == "lef"), None)
         if ref_ms and lef is not None and args.h2h_rounds:
             x = lef["x"]
-            contenders = {"fast": lef.get("fast"), "fast+compile": lef.get("compiled")}
-            if n_thr > 1:
-                contenders["fast, intra-op"] = lef.get("intra_op")
+            contenders = {"eager": lef.get("eager"), "compiled": lef.get("compiled")}
             fns = {k: (lambda f=f, x=x: f(x)) for k, f in contenders.items() if f is not None}
             if "onnx" in lef:
                 sess, xn = onnx_session(lef["onnx"], threads=n_thr), x.numpy()
@@ -414,11 +400,28 @@ def _export(export_onnx, model, path: Path) -> Path:
     return path
 
 
-def _zdiff(a: torch.Tensor, b: torch.Tensor) -> float:
+def _has_conv_blocks(model) -> bool:
+    from mmrphys.models.layers import ConvBlock3D
+
+    return any(isinstance(m, ConvBlock3D) for m in model.modules())
+
+
+def _record_diff(entry: dict, path_name: str) -> None:
+    with torch.inference_mode():
+        out = entry[path_name](entry["x"])
+    ref = entry["ref"]
+    diffs = [_diff(out[k], ref[k]) for k in ref]
+    entry["spec"].results[f"{path_name}_diff"] = tuple(max(d[i] for d in diffs) for i in (0, 1))
+
+
+def _diff(a: torch.Tensor, b: torch.Tensor) -> tuple[float, float]:
+    """(max |Δ| / max |ref| on raw outputs, max |Δz| on z-scored outputs)."""
+
     def z(v):
         return (v - v.mean(-1, keepdim=True)) / v.std(-1, keepdim=True)
 
-    return float((z(a.float()) - z(b.float())).abs().max())
+    a, b = a.double(), b.double()
+    return float((a - b).abs().max() / b.abs().max()), float((z(a) - z(b)).abs().max())
 
 
 def render(rows, specs, threads, load_before, load_after, args, ort_version, h2h=()) -> str:
@@ -481,17 +484,14 @@ def render(rows, specs, threads, load_before, load_after, args, ort_version, h2h
             )
     for s in specs:
         extra = []
-        if "fast_diff" in s.results:
-            extra.append(f"fast path max |Δz| {s.results['fast_diff']:.1e}")
-        if "unfolded_diff" in s.results:
-            extra.append(f"fast, no fold max |Δz| {s.results['unfolded_diff']:.1e}")
-        if "intra_op_diff" in s.results:
-            extra.append(f"fast, intra-op max |Δz| {s.results['intra_op_diff']:.1e}")
-        if "compiled_diff" in s.results:
-            extra.append(
-                f"fast+compile max |Δz| {s.results['compiled_diff']:.1e}, "
-                f"compiled once in {s.results.get('compile_s', float('nan')):.0f} s"
-            )
+        for path_name in ("eager", "compiled"):
+            if f"{path_name}_diff" in s.results:
+                raw, dz = s.results[f"{path_name}_diff"]
+                extra.append(f"{path_name} max |Δ| {raw:.1e} of the output's peak, max |Δz| {dz:.1e}")
+        for n in threads:
+            if f"compile_s_{n}" in s.results:
+                extra.append(f"compiled (or loaded from the cache) for {n} thread(s) in "
+                             f"{s.results['compile_s_' + str(n)]:.0f} s")
         if s.notes:
             extra.append(s.notes.strip("; "))
         if extra:

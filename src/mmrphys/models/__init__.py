@@ -8,6 +8,7 @@
 # tree still imports; a missing module simply contributes no variants.
 import importlib as _importlib
 
+from mmrphys.models.inference import InputSpec, Predictor, input_spec, prepare
 from mmrphys.models.registry import count_parameters, create, list_models, model_info, register_model
 
 for _mod in ("mmrphys", "factorizephys", "physnet", "efficientphys", "physformer", "bigsmall"):
@@ -17,4 +18,14 @@ for _mod in ("mmrphys", "factorizephys", "physnet", "efficientphys", "physformer
         if _e.name != f"mmrphys.models.{_mod}":
             raise
 
-__all__ = ["count_parameters", "create", "list_models", "model_info", "register_model"]
+__all__ = [
+    "InputSpec",
+    "Predictor",
+    "count_parameters",
+    "create",
+    "input_spec",
+    "list_models",
+    "model_info",
+    "prepare",
+    "register_model",
+]

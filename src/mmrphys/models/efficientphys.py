@@ -100,6 +100,13 @@ def _dense_inputs(size: int, attention: str, channels: int) -> int:
 class EfficientPhys(nn.Module):
     """EfficientPhys; parameter names match the toolbox's and FactorizePhys's checkpoints."""
 
+    #: Input (:func:`mmrphys.models.input_spec`), as the FactorizePhys configs trained the released
+    #: weights: 160-frame chunks (8 TSM segments of 20) of "Raw" 0-255 frames (input batch norm
+    #: running variance ~15-31 in PURE_EfficientPhys_FSAM.pth).
+    window_frames = 161
+    pixel_scale = 255.0
+    registry_name = "efficientphys"
+
     def __init__(
         self,
         in_channels: int = 3,

@@ -41,6 +41,11 @@ HEAD = [(16, 1, _P0), (16, 1, _P0), (16, 1, _P0), "drop"]
 class FactorizePhys(nn.Module):
     """FactorizePhys network; ``attention`` is ``"none"`` (Base), ``"fsam"``, ``"tsfm"`` or ``"grbf"``."""
 
+    #: Input (:func:`mmrphys.models.input_spec`): the authors' configs train on 160-frame "Raw" chunks
+    #: (T+1 = 161 frames); any pixel scale (instance norm of the difference).
+    window_frames = 161
+    pixel_scale = 1.0
+
     def __init__(
         self,
         in_channels: int = 3,

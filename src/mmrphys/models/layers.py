@@ -73,19 +73,25 @@ class DiffNormalize(nn.Module):
             raise ValueError(f"in_channels must be 1, 3 or 4, got {in_channels}")
         self.in_channels = in_channels
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def used_channels(self, x: torch.Tensor) -> torch.Tensor:
+        """The channels of ``x`` this model reads (an RGB or thermal model takes its part of an RGBT
+        clip); :class:`InputError` for a channel count it cannot use."""
         c = x.shape[1]
-        if c != self.in_channels and not (c == 4 and self.in_channels in (1, 3)):
-            raise InputError(
-                f"input has {c} channels but the model expects {self.in_channels} "
-                "(3 = RGB, 1 = thermal, 4 = RGB + thermal)"
-            )
+        if c == self.in_channels:
+            return x
+        if c == 4 and self.in_channels in (1, 3):
+            return x[:, :3] if self.in_channels == 3 else x[:, 3:]
+        raise InputError(
+            f"input has {c} channels but the model expects {self.in_channels} "
+            "(3 = RGB, 1 = thermal, 4 = RGB + thermal)"
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.used_channels(x)
         d = x[:, :, 1:] - x[:, :, :-1]
-        if self.in_channels == 3:
-            return _instance_norm(d[:, :3])
-        if self.in_channels == 1:
-            return _instance_norm(d[:, -1:])
-        return torch.cat([_instance_norm(d[:, :3]), _instance_norm(d[:, 3:])], dim=1)
+        if self.in_channels == 4:
+            return torch.cat([_instance_norm(d[:, :3]), _instance_norm(d[:, 3:])], dim=1)
+        return _instance_norm(d)
 
 
 def _instance_norm(x: torch.Tensor) -> torch.Tensor:

@@ -90,6 +90,11 @@ def _rsp_final(in_ch: int) -> nn.Sequential:
 class MMRPhys(nn.Module):
     """MMRPhys network. See the module docstring; build named variants with ``models.create``."""
 
+    #: Input, as data (see :func:`mmrphys.models.input_spec`): windows of T+1 = 181 frames (the
+    #: released multi-task weights' "x180"), any pixel scale (instance norm of the difference).
+    window_frames = 181
+    pixel_scale = 1.0
+
     def __init__(
         self,
         size: str = "L",

@@ -48,6 +48,13 @@ def _temporal_upsample(channels: int) -> nn.Sequential:
 class PhysNet(nn.Module):
     """PhysNet with max-pooling encoder and transposed-conv decoder (T -> T/4 -> T)."""
 
+    #: Input (:func:`mmrphys.models.input_spec`), as the FactorizePhys configs trained the released
+    #: weights: 160-frame chunks of "Raw" 72x72 frames, i.e. pixel values 0-255 (the input batch norm's
+    #: running variance of frame differences, ~9-18 in PURE_PhysNet.pth, is that of 0-255 frames).
+    window_frames = 161
+    pixel_scale = 255.0
+    registry_name = "physnet"
+
     def __init__(self, in_channels: int = 3, frames: int = 128, raw_input: bool = True, input_size: int = 72):
         super().__init__()
         self.in_channels = in_channels

@@ -226,6 +226,9 @@ class Result:
     report_box: tuple | None = None
     analysis_span: tuple[int, int] | None = None  # grid samples [start, end) the rates come from
     rsp_source: str | None = None
+    #: Confidence (0-1) per vital, ``{"heart_rate": x, "respiratory_rate": y}`` (None: not reported);
+    #: see :func:`mmrphys.signals.quality.confidence`. Below its threshold the vital has a warning.
+    confidence: dict = field(default_factory=dict)
 
     @property
     def warnings(self) -> list[str]:
@@ -241,6 +244,7 @@ class Result:
             "method": self.method,
             "model": self.model,
             "quality": self.quality,
+            "confidence": self.confidence,
             "hrv": self.hrv,
             "rolling": self.rolling,
             "source": self.source,

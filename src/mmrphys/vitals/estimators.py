@@ -1,0 +1,253 @@
+"""Estimators: what turns a stream of face crops into waveforms on a uniform time grid.
+
+The main job (:func:`mmrphys.vitals.estimate`) drives any :class:`Estimator` the same way::
+
+    fs = est.start(src_fps, warnings)          # the grid rate it needs
+    for each frame:  est.push(crop, t)  |  est.gap(t)     # crop: crop_size x crop_size uint8 RGB
+    waves = est.finish(grid, segments)         # {"bvp": (n,), ["rsp": (n,)]}, NaN outside segments
+
+Two implementations:
+
+* :class:`TraceEstimator` — the classic unsupervised methods (POS, CHROM, ...): keeps the mean skin
+  colour of each crop (3 floats per frame) and runs the method on each face segment's colour trace
+  resampled to the grid.
+* :class:`ModelEstimator` — a neural model of any architecture (MMRPhys, FactorizePhys, PhysNet,
+  EfficientPhys): crops resampled onto the model's rate, windows of the model's length with 50 %
+  overlap, batched through :func:`mmrphys.models.prepare`, overlap-added; the model's
+  :class:`~mmrphys.models.InputSpec` sets crop size, window, frame multiple and pixel scale.
+
+:func:`make_estimator` builds the one a method name asks for.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Protocol
+
+import numpy as np
+
+from mmrphys.errors import ConfigError, WeightsError
+
+#: ``mmrphys.signals.unsupervised.METHODS``' names, spelled out so that checking ``method`` does not
+#: import SciPy before decoding starts (tested equal).
+UNSUPERVISED_METHODS = ("green", "ica", "chrom", "pos", "lgi", "pbv", "omit")
+#: Crop size for the colour traces (area-averaged, so the skin mean is that of the full-resolution
+#: crop up to rounding).
+TRACE_CROP = 72
+#: Overlap of consecutive model windows. With 50 % and the Hann taper every output comes mostly
+#: from the middle of a window (where the model has context on both sides) and is the average of two
+#: windows. Inference is ~95 % of the model path's CPU time and scales with 1 / (1 - overlap); 25 %
+#: was tried (-30 % time) and moved subject 4 of ubfc-rppg-mini from +0.7 to -13.6 bpm with the
+#: authors' SCAMPS model (0 % and 50 %: +0.7), so the cheaper setting was not adopted.
+MODEL_WINDOW_OVERLAP = 0.5
+MODEL_BATCH = 2
+#: Videos whose frame rate is within this range run at their own rate; others are resampled to
+#: the model's (it was trained at 30 fps).
+MODEL_NATIVE_FPS = (25.0, 35.0)
+
+
+class Estimator(Protocol):
+    """See the module docstring. ``method`` names it in the result; ``crop_size`` is the face crop
+    side it wants; ``needs_colour`` is True where a grayscale video cannot work."""
+
+    method: str
+    crop_size: int
+    needs_colour: bool
+
+    def start(self, src_fps: float, warnings: list[str]) -> float: ...
+
+    def push(self, crop: np.ndarray, t: float) -> None: ...
+
+    def gap(self, t: float) -> None: ...
+
+    def finish(self, grid: np.ndarray, segments: list[tuple[int, int]]) -> dict[str, np.ndarray]: ...
+
+    def describe(self) -> dict | None: ...
+
+
+class TraceEstimator:
+    """An unsupervised method on the mean skin colour of each crop (:mod:`mmrphys.signals.unsupervised`)."""
+
+    crop_size = TRACE_CROP
+
+    def __init__(self, method: str, min_skin_fraction: float = 0.05):
+        self.method = method
+        self.needs_colour = method != "green"
+        self.min_skin_fraction = min_skin_fraction
+        self._t: list[float] = []
+        self._rgb: list[np.ndarray] = []
+        self.fs = float("nan")
+
+    def start(self, src_fps: float, warnings: list[str]) -> float:
+        self.fs = float(src_fps)
+        return self.fs
+
+    def push(self, crop: np.ndarray, t: float) -> None:
+        from mmrphys.faces.skin import skin_mean_rgb
+
+        self._t.append(t)
+        self._rgb.append(skin_mean_rgb(crop, self.min_skin_fraction))
+
+    def gap(self, t: float) -> None:
+        self._t.append(t)
+        self._rgb.append(np.full(3, np.nan))
+
+    def finish(self, grid: np.ndarray, segments: list[tuple[int, int]]) -> dict[str, np.ndarray]:
+        from mmrphys.signals.unsupervised import get_method
+
+        fn = get_method(self.method)
+        t, rgb = np.asarray(self._t), np.asarray(self._rgb, dtype=float).reshape(-1, 3)
+        seen = np.isfinite(rgb[:, 0])
+        bvp = np.full(grid.size, np.nan)
+        for s, e in segments:
+            trace = np.stack([np.interp(grid[s:e], t[seen], rgb[seen, c]) for c in range(3)], 1)
+            bvp[s:e] = np.asarray(fn(trace, self.fs), dtype=float)
+        return {"bvp": bvp}
+
+    def describe(self) -> None:
+        return None
+
+
+class ModelEstimator:
+    """A neural model on windows of face crops (see the module docstring)."""
+
+    needs_colour = False
+
+    def __init__(self, predictor, name: str, weights: str, min_duration_s: float):
+        self.predictor = predictor
+        self.spec = predictor.spec
+        self.name = name
+        self.method = "mmrphys" if name.startswith("mmrphys") else name
+        self.weights = weights
+        self.crop_size = self.spec.size
+        self.min_duration_s = min_duration_s
+        m = self.spec.frame_multiple
+        self.win = (self.spec.frames - 1) // m * m + 1
+        self.stride = max(1, int(round((self.win - 1) * (1.0 - MODEL_WINDOW_OVERLAP))))
+        self.n_windows = 0
+        self._batch: list[tuple[int, np.ndarray]] = []
+        self._stream = None
+        self._k0 = 0
+        self._last_k: int | None = None
+
+    def start(self, src_fps: float, warnings: list[str]) -> float:
+        from mmrphys.tensors import OverlapAdd, StreamResampler
+
+        lo, hi = MODEL_NATIVE_FPS
+        fs = float(src_fps)
+        if not lo <= fs <= hi:
+            fs = self.spec.fs
+            warnings.append(f"video at {src_fps:.1f} fps resampled to {fs:.0f} fps for the model")
+        m = self.spec.frame_multiple
+        self.min_win = max(2 * m + 1, min(self.win, int(math.ceil(self.min_duration_s * fs))))
+        self.resampler = StreamResampler(fs, t0=0.0, max_gap_s=0.5, dtype=np.uint8)
+        self.acc = {task: OverlapAdd() for task in self.predictor.tasks}
+        return fs
+
+    def push(self, crop: np.ndarray, t: float) -> None:
+        from mmrphys.tensors import WindowStream
+
+        for k, _tk, item in self.resampler.push(crop, t):
+            if self._stream is None or self._last_k is None or k != self._last_k + 1:
+                self._end_stream()
+                self._stream = WindowStream(self.win, self.stride, min_win=self.min_win,
+                                            multiple=self.spec.frame_multiple)
+                self._k0 = k
+            self._last_k = k
+            for start, frames in self._stream.push(item):
+                self._queue(self._k0 + start, frames)
+
+    def gap(self, t: float) -> None:
+        self._end_stream()
+        self.resampler.reset()
+        self._last_k = None
+
+    def _end_stream(self) -> None:
+        if self._stream is not None:
+            for start, frames in self._stream.flush():
+                self._queue(self._k0 + start, frames)
+            self._stream = None
+        self._run_batch()
+
+    def _queue(self, k_start: int, frames: np.ndarray) -> None:
+        if self._batch and len(frames) != len(self._batch[0][1]):
+            self._run_batch()
+        self._batch.append((k_start, frames))
+        if len(self._batch) >= MODEL_BATCH:
+            self._run_batch()
+
+    def _run_batch(self) -> None:
+        if not self._batch:
+            return
+        import torch
+
+        x = torch.from_numpy(np.stack([f for _, f in self._batch]))  # (B, T+1, S, S, 3) uint8
+        x = x.permute(0, 4, 1, 2, 3).float().div_(255.0 / self.spec.pixel_scale)
+        out = self.predictor(x)
+        for task, acc in self.acc.items():
+            for (k_start, _), y in zip(self._batch, out[task].numpy()):
+                acc.add(k_start + 1, y)  # output j of a window starting at frame s belongs to s + 1 + j
+        self.n_windows += len(self._batch)
+        self._batch = []
+
+    def finish(self, grid: np.ndarray, segments: list[tuple[int, int]]) -> dict[str, np.ndarray]:
+        self._end_stream()
+        inside = np.zeros(grid.size, dtype=bool)
+        for s, e in segments:
+            inside[s:e] = True
+        out = {}
+        for task, acc in self.acc.items():
+            y = acc.result(grid.size)
+            # a stream's first frame has no output of its own (the model differences frames)
+            first = np.flatnonzero(np.isnan(y[:-1]) & ~np.isnan(y[1:])) + 1
+            y[first - 1] = y[first]
+            y[~inside] = np.nan
+            out[task] = y
+        return out
+
+    def describe(self) -> dict:
+        return {"name": self.name, "weights": self.weights, "input_size": self.spec.size,
+                "window_frames": self.win, "windows": self.n_windows, "tasks": list(self.predictor.tasks),
+                "pixel_scale": self.spec.pixel_scale, "backend": self.predictor.backend}
+
+
+def make_estimator(method: str, weights=None, backend: str = "eager",
+                   min_duration_s: float = 6.0) -> Estimator:
+    """The estimator for ``method``: an unsupervised method name, or ``"mmrphys"`` / ``"model"`` /
+    a registered model name with ``weights`` (a file, ours or the authors', or a shipped name;
+    default: the shipped default weights), run through ``backend``."""
+    if method in UNSUPERVISED_METHODS:
+        if weights is not None:
+            raise ConfigError(f"method {method!r} takes no weights; use --method mmrphys with --weights")
+        return TraceEstimator(method)
+    from mmrphys.models import list_models
+
+    if method not in ("mmrphys", "model") and method not in list_models():
+        raise ConfigError(f"unknown method {method!r}; choose mmrphys (with --weights) or one of "
+                          f"{', '.join(sorted(UNSUPERVISED_METHODS))}")
+    net, name, label = _load(weights)
+    if method in list_models() and method != name:
+        raise WeightsError(f"{label}: weights are for {name!r}, not for the requested {method!r}")
+    if net.in_channels != 3:
+        kind = {1: "thermal", 4: "RGB + thermal"}.get(net.in_channels, f"{net.in_channels}-channel")
+        raise WeightsError(f"{label}: weights are for {kind} input ({name}); this video is RGB: "
+                           "use RGB weights (e.g. an MMRPhysLEF ..._RGBx180x72 checkpoint)")
+    from mmrphys.models import input_spec, prepare
+
+    spec = input_spec(net)
+    window = (1, 3, (spec.frames - 1) // spec.frame_multiple * spec.frame_multiple + 1, spec.size, spec.size)
+    return ModelEstimator(prepare(net, backend, example_shape=window), name, label, min_duration_s)
+
+
+def _load(weights):
+    """(model, registry name, label) for a weights file or shipped name (default: ``"default"``)."""
+    from mmrphys.models import checkpoints
+
+    label = str("default" if weights is None else weights)
+    try:
+        net = checkpoints.load_model(label)
+    except WeightsError:
+        raise
+    except (OSError, RuntimeError, EOFError, KeyError, ValueError) as err:  # unreadable / not a checkpoint
+        raise WeightsError(f"{label}: unreadable weights ({type(err).__name__}: {str(err)[:100]})") from None
+    return net, checkpoints.model_name_and_kwargs(net)[0], label
