@@ -39,7 +39,8 @@ def test_fsam_residual_switch_and_gradients():
     plain.load_state_dict(res.state_dict())
     x = torch.rand(1, 3, 9, 72, 72)
     a, b = res(x)["bvp"], plain(x)["bvp"]
-    assert not torch.allclose(a, b)
+    # the residual path changes the output by 30 % of its scale (measured), rounding by < 6.4e-4
+    assert float((a - b).detach().abs().max()) > 0.05 * float(a.detach().abs().max())
     (a.pow(2).mean() + b.pow(2).mean()).backward()
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in res.parameters())
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from numerics import float32_relative_bound
 
 from mmrphys import models
 from mmrphys.errors import ConfigError, InputError
@@ -57,9 +58,13 @@ def test_late_and_no_fusion_route_modalities():
             y = x.clone()
             y[:, 3] = torch.rand(1, 9, 9, 9)  # change thermal only
             out = net(y)
-        # NF: BVP sees RGB only, RSP sees thermal only; LF: both branches see both modalities
+        # NF: BVP sees RGB only (the same operations on the same values: bit-equal), RSP sees thermal only;
+        # LF: both branches see both modalities. Changing the thermal channel moves what sees it by 38–160 %
+        # of its scale (measured); rounding by < 3.3e-4 (the float32 bound, tests/models/numerics.py)
         assert torch.equal(out["bvp"], ref["bvp"]) == (name == "mmrphys_snf")
-        assert not torch.allclose(out["rsp"], ref["rsp"])
+        assert float((out["rsp"] - ref["rsp"]).abs().max()) > 0.1 * float(ref["rsp"].abs().max())
+        if name == "mmrphys_slf":
+            assert float((out["bvp"] - ref["bvp"]).abs().max()) > 0.1 * float(ref["bvp"].abs().max())
     assert tuple(models.create("mmrphys_slf").forward_features(x)["bvp"].shape) == (1, 32, 8, 7, 7)
 
 
@@ -74,9 +79,16 @@ def test_frame_rule_and_input_errors():
         net(torch.rand(1, 2, 21, 9, 9))
     with pytest.raises(InputError, match="T\\+1"):
         net(torch.rand(3, 21, 9, 9))
-    # a 4-channel RGBT clip feeds an RGB model with its RGB channels, like the reference
+    # a 4-channel RGBT clip feeds an RGB model with its RGB channels, like the reference. The same values
+    # reach the instance norm, but as a strided slice in one call: a kernel may sum them in another order,
+    # so the two float32 results agree within twice the network's float32 bound (tests/models/numerics.py;
+    # 2 × 2.5e-4 of max|y| here; measured 0: bit-equal on this machine). Another clip is far away.
     x = torch.rand(1, 4, 21, 9, 9)
-    assert torch.allclose(net(x)["bvp"], net(x[:, :3])["bvp"])
+    with torch.no_grad():
+        a, b, other = net(x)["bvp"], net(x[:, :3])["bvp"], net(torch.rand_like(x))["bvp"]
+    bound = float32_relative_bound(net, x[:, :3])
+    assert float((a - b).abs().max()) <= 2 * bound * float(b.abs().max())
+    assert float((a - other).abs().max()) > 0.1 * float(b.abs().max())
 
 
 @pytest.mark.parametrize(
@@ -151,6 +163,8 @@ def test_tsfm_needs_labels_in_training_and_layout_option():
     x, lab = torch.rand(1, 3, 21, 9, 9), _labels(1, 20)
     out_ref, aux = ref(x, labels=lab, return_aux=True)
     out_tm = tm(x, labels=lab)
-    assert not torch.allclose(out_ref["bvp"], out_tm["bvp"])  # a different model, same weights
+    # a different model, same weights: outputs 42 % of their scale apart (measured), far above rounding
+    a, b = out_ref["bvp"].detach(), out_tm["bvp"].detach()
+    assert float((a - b).abs().max()) > 0.1 * float(a.abs().max())
     assert tuple(aux["bvp"]["factorized"].shape) == (1, 20, 8 * 7 * 7)
     assert float(aux["bvp"]["error"]) > 0

@@ -63,10 +63,11 @@ def test_hrv_from_ibis_hand_computed():
     ibi = np.array([0.8, 0.85, 0.8, 0.9, 0.8])
     out = hrv_from_ibis(ibi)
     ms = ibi * 1000
-    assert out["mean_ibi_ms"] == pytest.approx(830.0)
-    assert out["sdnn_ms"] == pytest.approx(np.std(ms, ddof=1))
-    assert out["rmssd_ms"] == pytest.approx(math.sqrt((50**2 + 50**2 + 100**2 + 100**2) / 4))
-    assert out["pnn50_pct"] == pytest.approx(50.0)  # |diffs| 50, 50, 100, 100: "> 50" counts two
+    # float64 sums of 5 intervals: <= ~10 u relative apart; rel=1e-12 is exact for practical purposes
+    assert out["mean_ibi_ms"] == pytest.approx(830.0, rel=1e-12)
+    assert out["sdnn_ms"] == pytest.approx(np.std(ms, ddof=1), rel=1e-12)
+    assert out["rmssd_ms"] == pytest.approx(math.sqrt((50**2 + 50**2 + 100**2 + 100**2) / 4), rel=1e-12)
+    assert out["pnn50_pct"] == pytest.approx(50.0, rel=1e-12)  # |diffs| 50, 50, 100, 100: "> 50" counts two
 
 
 def test_hrv_defined_values_for_bad_signals():

@@ -27,7 +27,9 @@ def test_unrefined_rate_is_on_the_fft_bin_grid_and_coarser():
     x = pulse(72.0, FS, 10.0, noise=0.3)
     coarse = heart_rate(x, FS, preset="toolbox", refine=False)
     bin_bpm = 60 * FS / next_pow2(x.size)  # 3.52 bpm bins for 300 samples
-    assert coarse / bin_bpm == pytest.approx(round(coarse / bin_bpm), abs=1e-9)
+    # k·(1/(nfft/fs))·60 / (60·fs/nfft) with k <= 256: a few roundings of a number <= 256, <= 1e-13 off an
+    # integer (measured: exact)
+    assert coarse / bin_bpm == pytest.approx(round(coarse / bin_bpm), abs=1e-12)
     assert abs(heart_rate(x, FS, preset="toolbox") - 72) < abs(coarse - 72)
 
 
@@ -55,10 +57,12 @@ def test_rr_from_15_per_min_trace(preset):
 def test_mmrphys_preset_uses_welch_above_30_s():
     r = breathing(15.0, FS, 90.0)
     assert abs(respiratory_rate(r, FS, preset="mmrphys", refine=False) - 15.0) < 60 * FS / (r.size // 2)
+    # bin spacings: 1/(n·(1/fs)) vs fs/n, two roundings apart at most (measured: equal).
+    # Welch with nperseg N//2, not the periodogram grid:
     f_w, _ = spectrum(r, FS, method="auto")
-    assert f_w[1] == pytest.approx(FS / (r.size // 2))  # Welch nperseg N//2, not the periodogram grid
+    assert f_w[1] == pytest.approx(FS / (r.size // 2), rel=1e-15)
     f_p, _ = spectrum(r[: int(30 * FS)], FS, method="auto")
-    assert f_p[1] == pytest.approx(FS / next_pow2(int(30 * FS)))
+    assert f_p[1] == pytest.approx(FS / next_pow2(int(30 * FS)), rel=1e-15)
 
 
 def test_rolling_rates_times_and_values():
@@ -66,7 +70,8 @@ def test_rolling_rates_times_and_values():
     phase = 2 * np.pi * np.cumsum(hr / 60.0) / FS
     x = np.sin(phase) + 0.3 * np.sin(2 * phase)
     times, rates = rolling_rates(x, FS, window_s=10.0, step_s=2.0)
-    assert times[0] == pytest.approx(5.0) and np.allclose(np.diff(times), 2.0)
+    # (start + win/2)/fs: integers divided once, exact to u·t <= 1e-14 s (measured: exact)
+    assert times[0] == pytest.approx(5.0, abs=1e-12) and np.allclose(np.diff(times), 2.0, rtol=0, atol=1e-12)
     assert times.size == rates.size == (1800 - 300) // 60 + 1
     assert np.all(np.abs(rates[times <= 24] - 60) < 1.0)
     assert np.all(np.abs(rates[times >= 36] - 90) < 1.0)
@@ -115,7 +120,9 @@ def test_custom_preset_band_and_order():
 
 def test_preprocess_rr_is_zscored_for_mmrphys():
     y = preprocess(breathing(15.0, FS, 60.0) * 40 + 7, FS, "mmrphys", kind="rr")
-    assert y.mean() == pytest.approx(0, abs=1e-9) and y.std() == pytest.approx(1)
+    # z-scored in float64: mean and std of 1800 values of |z| <= 4 round to <= 1800·u·4 ≈ 8e-13
+    # (measured 4e-18 and 1.1e-16)
+    assert y.mean() == pytest.approx(0, abs=1e-12) and y.std() == pytest.approx(1, abs=1e-12)
 
 
 finite = st.floats(-1e6, 1e6, allow_nan=False, allow_infinity=False)

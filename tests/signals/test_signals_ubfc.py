@@ -13,8 +13,9 @@ import json
 import numpy as np
 import pytest
 
+from mmrphys.faces.traces import mean_rgb
 from mmrphys.signals import heart_rate
-from mmrphys.signals.unsupervised import METHODS, mean_rgb
+from mmrphys.signals.unsupervised import METHODS
 
 pytestmark = [pytest.mark.slow, pytest.mark.realdata]
 

@@ -3,9 +3,10 @@ import pytest
 from signals_synth import PULSE_DIRECTION, SKIN_RGB, rgb_trace
 
 from mmrphys.errors import ConfigError, InputError
+from mmrphys.faces.traces import mean_rgb, skin_mask
+from mmrphys.faces.traces import rgb_trace as frames_to_trace
 from mmrphys.signals import heart_rate
-from mmrphys.signals.unsupervised import METHODS, get_method, jade, mean_rgb, pbv, skin_mask
-from mmrphys.signals.unsupervised import rgb_trace as frames_to_trace
+from mmrphys.signals.unsupervised import METHODS, get_method, jade, pbv
 
 FS = 30.0
 
@@ -45,14 +46,15 @@ def test_mean_rgb_box_and_skin_mask():
     frame[10:30, 20:40] = SKIN_RGB.astype(np.uint8)  # skin-coloured patch
     assert skin_mask(frame)[15, 25] and not skin_mask(frame)[0, 0]
     box = (10, 5, 50, 35)
+    # uint8 means: both sides sum integers exactly and divide once, so they agree to an ulp (rtol 1e-12)
     whole = mean_rgb(frame, box)
-    np.testing.assert_allclose(whole, frame[5:35, 10:50].reshape(-1, 3).mean(axis=0))
-    np.testing.assert_allclose(mean_rgb(frame, box, skin=True), SKIN_RGB.astype(np.uint8))
+    np.testing.assert_allclose(whole, frame[5:35, 10:50].reshape(-1, 3).mean(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(mean_rgb(frame, box, skin=True), SKIN_RGB.astype(np.uint8), rtol=1e-12)
     trace = frames_to_trace([frame, frame], [box, None], skin=True)
     assert trace.shape == (2, 3)
-    np.testing.assert_allclose(trace[1], frame[skin_mask(frame)].mean(axis=0))
+    np.testing.assert_allclose(trace[1], frame[skin_mask(frame)].mean(axis=0), rtol=1e-12)
     # no skin at all: falls back to the whole box
-    np.testing.assert_allclose(mean_rgb(frame, (0, 0, 10, 10), skin=True), (20, 200, 20))
+    np.testing.assert_allclose(mean_rgb(frame, (0, 0, 10, 10), skin=True), (20, 200, 20), rtol=1e-12)
     with pytest.raises(InputError, match="empty"):
         mean_rgb(frame, (70, 0, 80, 10))
     with pytest.raises(InputError, match="frame 1"):

@@ -8,6 +8,8 @@ pentadiagonal (banded) system in O(N), giving the same numbers up to rounding.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from scipy import linalg, signal, sparse
 
@@ -51,13 +53,22 @@ def detrend(x, lam: float = 100.0) -> np.ndarray:
     return arr - trend
 
 
+@functools.lru_cache(maxsize=64)
+def _butter(order: int, low: float, high: float) -> tuple[np.ndarray, np.ndarray]:
+    # SciPy's design takes ~1 ms (more on a busy machine) and evaluations repeat the same few bands
+    b, a = signal.butter(order, [low, high], btype="bandpass")
+    b.flags.writeable = a.flags.writeable = False
+    return b, a
+
+
 def butter_coefficients(fs: float, low_hz: float, high_hz: float, order: int = 2):
-    """Butterworth band-pass coefficients (b, a), exactly as ``butter(order, [lo/fs*2, hi/fs*2])``."""
+    """Butterworth band-pass coefficients (b, a), exactly as ``butter(order, [lo/fs*2, hi/fs*2])``
+    (read-only arrays, cached per band)."""
     fs = check_fs(fs)
     low_hz, high_hz = check_band(low_hz, high_hz, fs, "bandpass")
     if int(order) != order or order < 1:
         raise InputError(f"bandpass: order must be a positive integer, got {order}")
-    return signal.butter(int(order), [low_hz / fs * 2, high_hz / fs * 2], btype="bandpass")
+    return _butter(int(order), low_hz / fs * 2, high_hz / fs * 2)
 
 
 def filtfilt_padlen(order: int) -> int:

@@ -111,12 +111,14 @@ def snr(pred, gt_rate_bpm: float, fs: float, kind: str = "hr", preset: str | Pre
         variant: str | None = None, band: tuple[float, float] | None = None) -> float:
     """SNR (dB) of a (filtered) predicted waveform around the ground-truth rate.
 
-    Power within ±0.1 Hz (±6 per minute) of f₀ = gt/60 and 2·f₀, over the power in the rest of the band.
-    ``variant="toolbox"``: periodogram (nfft = next pow 2), plain PSD sums, 20·log10 of the ratio (the
-    toolbox's ``mag2db``). ``variant="mmrphys"``: z-scored input, periodogram below 256 samples else Welch
-    (N//2), squared PSD values, 10·log10. The band defaults to the preset's (HR: 0.6–3.3 Hz; RR: 0.13–0.5,
-    or 0.1–0.54 Hz for the MMRPhys variant). Defined values: 0 dB when the remainder has no power (as the
-    references do), NaN with a SignalWarning for a constant prediction, −inf if the harmonics carry none.
+    Power within ±0.1 Hz (±6 per minute) of f₀ = gt/60 and 2·f₀, over the power in the rest of the band,
+    in dB as 10·log10 of that ratio (the references' ``power2db``). ``variant="toolbox"``: periodogram
+    (nfft = next pow 2), plain PSD sums (the rPPG-Toolbox since its PR #288/#344; before #288 it used
+    20·log10, ``mag2db``, which doubles every value). ``variant="mmrphys"``: z-scored input, periodogram
+    below 256 samples else Welch (N//2), squared PSD values. The band defaults to the preset's (HR:
+    0.6–3.3 Hz; RR: 0.13–0.5, or 0.1–0.54 Hz for the MMRPhys variant). Defined values: 0 dB when the
+    remainder has no power (as the references do), NaN with a SignalWarning for a constant prediction,
+    −inf if the harmonics carry none.
     """
     p = get_preset(preset)
     kind = _kind(kind)
@@ -147,8 +149,7 @@ def snr(pred, gt_rate_bpm: float, fs: float, kind: str = "hr", preset: str | Pre
     if rem_power == 0:
         return 0.0
     with np.errstate(divide="ignore"):
-        ratio_db = np.log10(sig_power / rem_power)
-    return float((20.0 if variant == "toolbox" else 10.0) * ratio_db)
+        return float(10.0 * np.log10(sig_power / rem_power))
 
 
 def macc(pred, gt) -> float:

@@ -10,8 +10,8 @@ mmrphys        2      0.6–3.3      0.13–0.5     none     periodogram up to 3
 
 ``toolbox`` is the rPPG-Toolbox default since its PR #371 (2025); ``toolbox-2023`` is the band of the
 NeurIPS 2023 paper; ``mmrphys`` follows the MMRPhys evaluation code (2nd order filter, no detrend, Welch
-with nperseg = N//2 above 30 s). SNR variants: ``toolbox`` sums the PSD and converts with 20·log10
-(the toolbox's ``mag2db``); ``mmrphys`` sums squared PSD values and converts with 10·log10, with a
+with nperseg = N//2 above 30 s). SNR variants, both 10·log10 of a power ratio (``power2db``): ``toolbox``
+sums the periodogram (the toolbox since its PR #288/#344); ``mmrphys`` sums squared PSD values, with a
 periodogram below 256 samples and Welch (N//2) above, and a 0.1–0.54 Hz remainder band for RR.
 """
 

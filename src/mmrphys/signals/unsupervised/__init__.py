@@ -1,4 +1,5 @@
-"""Classic unsupervised rPPG methods: ``METHODS[name](rgb, fs) -> bvp`` with rgb a (T, 3) mean-RGB trace.
+"""Classic unsupervised rPPG methods: ``METHODS[name](rgb, fs) -> bvp`` with rgb a (T, 3) mean-RGB trace
+(made from frames and face boxes by :mod:`mmrphys.faces.traces`; the signals stage never imports faces).
 
 Parameters follow the rPPG-Toolbox (see each module). GREEN, LGI, PBV and OMIT return unfiltered
 signals, as the toolbox does; evaluate them with a preset that band-passes (e.g. ``heart_rate(bvp, fs,
@@ -19,7 +20,6 @@ from mmrphys.signals.unsupervised.lgi import lgi
 from mmrphys.signals.unsupervised.omit import omit
 from mmrphys.signals.unsupervised.pbv import pbv
 from mmrphys.signals.unsupervised.pos import pos
-from mmrphys.signals.unsupervised.traces import mean_rgb, rgb_trace, skin_mask
 
 METHODS: dict[str, Callable[..., np.ndarray]] = {
     "green": green, "ica": ica, "chrom": chrom, "pos": pos, "lgi": lgi, "pbv": pbv, "omit": omit,
@@ -34,5 +34,4 @@ def get_method(name: str) -> Callable[..., np.ndarray]:
         raise ConfigError(f"unknown unsupervised method {name!r}; choose from {sorted(METHODS)}") from None
 
 
-__all__ = ["METHODS", "get_method", "green", "ica", "chrom", "pos", "lgi", "pbv", "omit", "jade",
-           "mean_rgb", "rgb_trace", "skin_mask"]
+__all__ = ["METHODS", "get_method", "green", "ica", "chrom", "pos", "lgi", "pbv", "omit", "jade"]

@@ -1,8 +1,9 @@
-"""Mean-RGB traces, the input of the unsupervised methods.
+"""Mean-RGB traces of a face box, the input of the unsupervised methods (``mmrphys.signals.unsupervised``).
 
 The rPPG-Toolbox averages the whole crop (face box ×1.5, hair and background included). ``skin=True``
-averages only skin-coloured pixels (YCrCb thresholds Cr 133–173, Cb 77–127 of Chai & Ngan, 1999),
-falling back to the whole box in frames where under ``min_skin_fraction`` of its pixels are skin.
+averages only skin-coloured pixels (YCrCb thresholds Cr 133–173, Cb 77–127 of Chai & Ngan, 1999; see
+:mod:`mmrphys.faces.skin`), falling back to the whole box in frames where under ``min_skin_fraction`` of
+its pixels are skin.
 """
 
 from __future__ import annotations
@@ -13,13 +14,14 @@ import cv2
 import numpy as np
 
 from mmrphys.errors import InputError
-from mmrphys.faces.skin import CB_RANGE, CR_RANGE  # noqa: F401  (re-exported)
-from mmrphys.faces.skin import skin_mask_u8 as _skin_mask_u8
+from mmrphys.faces.skin import skin_mask_u8, skin_mean_rgb
+
+__all__ = ["skin_mask", "mean_rgb", "rgb_trace"]
 
 
 def skin_mask(frame_rgb: np.ndarray) -> np.ndarray:
     """Boolean (H, W) mask of skin-coloured pixels of a uint8 RGB image."""
-    return _skin_mask_u8(np.ascontiguousarray(frame_rgb, dtype=np.uint8)) > 0
+    return skin_mask_u8(np.ascontiguousarray(frame_rgb, dtype=np.uint8)) > 0
 
 
 def mean_rgb(frame_rgb, xyxy=None, skin: bool = False, min_skin_fraction: float = 0.05) -> np.ndarray:
@@ -39,10 +41,7 @@ def mean_rgb(frame_rgb, xyxy=None, skin: bool = False, min_skin_fraction: float 
     # cv2.mean is ~10x faster than numpy on uint8 crops; other dtypes go through float32
     img = np.ascontiguousarray(frame if frame.dtype == np.uint8 else frame.astype(np.float32))
     if skin:
-        u8 = img if img.dtype == np.uint8 else np.clip(img, 0, 255).astype(np.uint8)
-        mask = _skin_mask_u8(u8)
-        if cv2.countNonZero(mask) >= min_skin_fraction * mask.size:
-            return np.array(cv2.mean(img, mask=mask)[:3], dtype=np.float64)
+        return skin_mean_rgb(img, min_skin_fraction)
     return np.array(cv2.mean(img)[:3], dtype=np.float64)
 
 
