@@ -5,14 +5,20 @@ A verb that runs a model calls :func:`configure_inference` once, before any work
 * torch intra-op threads (``--threads``);
 * glibc keeps freed memory for reuse (:func:`retain_freed_memory`).
 
+A verb that must finish its work when interrupted (``live`` writes its session) uses
+:func:`interrupt_flag`: Ctrl-C sets a flag instead of raising at an arbitrary point.
+
 This module defines no verb (no ``add_parser``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
+import signal
 import sys
+import threading
 
 _MALLOC_TUNED = False
 
@@ -46,3 +52,26 @@ def retain_freed_memory() -> bool:
     m_trim_threshold, m_mmap_max = -1, -4  # <malloc.h>
     _MALLOC_TUNED = bool(mallopt(m_mmap_max, 0)) and bool(mallopt(m_trim_threshold, 1 << 30))
     return _MALLOC_TUNED
+
+
+@contextlib.contextmanager
+def interrupt_flag():
+    """Within the block, SIGINT (Ctrl-C) sets the yielded :class:`threading.Event` instead of raising
+    ``KeyboardInterrupt``, so the loop can stop between two frames and save its work; a second Ctrl-C
+    raises ``KeyboardInterrupt`` as usual. The previous handler is restored on exit. Outside the
+    main thread (where signal handlers cannot be set) the event is yielded and never set."""
+    event = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield event
+        return
+
+    def handler(signum, frame):
+        if event.is_set():
+            raise KeyboardInterrupt
+        event.set()
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield event
+    finally:
+        signal.signal(signal.SIGINT, previous)

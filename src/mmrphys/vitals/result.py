@@ -343,15 +343,23 @@ class Result:
         path = check_output_file(path, "report")
         return _write_all({"report": (path, self._report_writer(), True)})["report"]
 
-    def save(self, out_dir, stem: str = "result") -> dict[str, Path]:
-        """Write ``<stem>.json``, ``<stem>_waveforms.csv`` and ``<stem>_report.png`` into ``out_dir``.
+    def save(self, out_dir, stem: str = "result", also: dict[str, str] | None = None) -> dict[str, Path]:
+        """Write ``<stem>.json``, ``<stem>_waveforms.csv`` and ``<stem>_report.png`` into ``out_dir``,
+        and each ``{file name: text}`` of ``also`` beside them (keyed by file name in the returned dict).
 
-        All three are rendered to temporary files first and renamed only when all three are done: an
-        error (one-line :class:`ConfigError` naming the path) leaves none of them, and no temp file.
+        All are rendered to temporary files first and renamed only when all are done: an error
+        (one-line :class:`ConfigError` naming the path) leaves none of them, and no temp file.
         """
         paths = check_output_dir(out_dir, stem)
         writers = {"json": self._json_writer(), "csv": self._csv_writer(), "report": self._report_writer()}
-        return _write_all({k: (paths[k], writers[k], k == "report") for k in paths})
+        targets = {k: (paths[k], writers[k], k == "report") for k in paths}
+        for name, text in (also or {}).items():
+            path = Path(out_dir) / name
+            if path.exists() and not path.is_file():
+                raise ConfigError(f"output folder {out_dir}: {name} is taken by a folder or device, "
+                                  "not a file")
+            targets[name] = (path, lambda fh, text=text: fh.write(text), False)
+        return _write_all(targets)
 
     def confidence_of(self, vital: str) -> float | None:
         """Confidence (0-1) of ``"heart_rate"`` or ``"respiratory_rate"``, or None when not reported."""
