@@ -99,14 +99,18 @@ def _file_frames(args):
 
 
 def _camera_frames(args):
-    """(fps or None, iterator of (RGB frame, t)) from OpenCV's VideoCapture."""
+    """(fps or None, iterator of (RGB frame, t), whether it is a file, release) from OpenCV's
+    VideoCapture (the iterator releases the capture when it ends or is closed)."""
     import cv2
 
+    from mmrphys.cli.process import opencv_quiet
     from mmrphys.errors import InputError
 
     source = int(args.camera) if str(args.camera).isdigit() else str(args.camera)
-    cap = cv2.VideoCapture(source)
-    if not cap.isOpened():
+    with opencv_quiet():
+        cap = cv2.VideoCapture(source)
+        opened = cap.isOpened()
+    if not opened:
         raise InputError(f"camera {args.camera}: cannot be opened by OpenCV (no such device or file?)")
     is_file = isinstance(source, str) and Path(source).is_file()
     fps = args.fps or (cap.get(cv2.CAP_PROP_FPS) if is_file else None) or None
@@ -126,7 +130,7 @@ def _camera_frames(args):
         finally:
             cap.release()
 
-    return fps, frames(), is_file
+    return fps, frames(), is_file, cap.release
 
 
 # ----------------------------------------------------------------------------- display
@@ -259,13 +263,20 @@ def run(args) -> int:
     check_args(args)
     if args.method and args.method.lower() not in UNSUPERVISED_METHODS:
         configure_inference(args.threads)
+    release = None
     if args.video is not None:
         fps, frames = _file_frames(args)
         is_file, label = True, str(args.video)
     else:
-        fps, frames, is_file = _camera_frames(args)
+        fps, frames, is_file, release = _camera_frames(args)
         label = f"camera {args.camera}"
-    stream = Stream(fps=fps, method=args.method, weights=args.weights, max_faces=args.max_faces, name=label)
+    try:
+        stream = Stream(fps=fps, method=args.method, weights=args.weights, max_faces=args.max_faces,
+                        name=label)
+    except BaseException:
+        if release is not None:
+            release()  # the frame loop never started: it would not release the camera itself
+        raise
     pace = is_file and not args.fast
     started = datetime.now(timezone.utc)
     if not args.quiet:

@@ -6,7 +6,9 @@ A verb that runs a model calls :func:`configure_inference` once, before any work
 * glibc keeps freed memory for reuse (:func:`retain_freed_memory`).
 
 A verb that must finish its work when interrupted (``live`` writes its session) uses
-:func:`interrupt_flag`: Ctrl-C sets a flag instead of raising at an arbitrary point.
+:func:`interrupt_flag`: Ctrl-C sets a flag instead of raising at an arbitrary point; one that opens
+a camera through OpenCV uses :func:`opencv_quiet` (OpenCV's own warnings would add lines to the
+one-line error).
 
 This module defines no verb (no ``add_parser``).
 """
@@ -75,3 +77,21 @@ def interrupt_flag():
         yield event
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+@contextlib.contextmanager
+def opencv_quiet():
+    """OpenCV's logging off within the block (it writes its own lines to stderr when a camera cannot
+    be opened; the verb reports that itself in one line); the previous level is restored."""
+    import cv2
+
+    logging = getattr(getattr(cv2, "utils", None), "logging", None)
+    if logging is None:  # pragma: no cover - very old OpenCV
+        yield
+        return
+    previous = logging.getLogLevel()
+    logging.setLogLevel(logging.LOG_LEVEL_SILENT)
+    try:
+        yield
+    finally:
+        logging.setLogLevel(previous)
