@@ -10,8 +10,8 @@
    each ``push`` with the wall clock and the thread's CPU clock (``time.thread_time``).
 3. Prints, per method: frames per second of CPU time and of wall time, the push latency (median,
    99th percentile, worst: a model window runs inside the push that completes it), and whether the
-   stream keeps up with 30 fps (CPU frames/s >= 30, and the worst push shorter than the 3 s a
-   window's outputs may take before the next one).
+   stream keeps up with 30 fps: CPU frames/s >= 30, and the worst push's CPU time shorter than the
+   2 s of camera frames `mmrphys live` buffers (``CAMERA_BUFFER_S``) so none is dropped.
 
 The machine is shared: the 1-minute load average is printed with each row; the CPU-time rate is the
 one that does not depend on other jobs (wall time on a loaded machine includes their share).
@@ -115,7 +115,7 @@ def main(argv=None) -> int:
     print(head)
     for method in methods:
         r = measure(clip, method, weights if method not in ("pos", "chrom", "green") else None)
-        ok = r["cpu_fps"] >= 30 and r["max_ms"] < 3000
+        ok = r["cpu_fps"] >= 30 and r["cpu_max_ms"] < 2000
         print(f"{r['method']:34} {r['faces']:>5} {r['cpu_fps']:8.0f} {r['wall_fps']:8.0f} {r['p50_ms']:7.2f} "
               f"{r['p99_ms']:7.1f} {r['max_ms']:7.0f} {r['first_reading_s'] or float('nan'):8.1f} "
               f"{r['load']:5.1f}  {'yes' if ok else 'NO'} ({r['cpu_fps'] / 30:.1f}x real time; "

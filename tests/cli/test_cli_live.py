@@ -116,3 +116,53 @@ def test_bad_options_are_one_line_exit_2(clip, capsys, args, message):
     assert main(args) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1
+
+
+def test_a_camera_is_read_in_a_thread_and_timed_as_frames_arrive(clip, tmp_path, monkeypatch, capsys):
+    """A fake OpenCV camera (index 0) on the clip's frames, 30 per second of a fake clock: the frames
+    come through the background reader, the rate is measured from their arrival times, the stream's
+    files are named live-<date>-<time>, and the camera is released."""
+    import types
+
+    import cv2
+    import numpy as np
+
+    import mmrphys.cli.live as live
+    from mmrphys.video import open_video
+
+    frames = [cv2.cvtColor(f, cv2.COLOR_RGB2BGR) for f, _ in open_video(clip)]
+    clock = {"t": 100.0}
+    released = []
+
+    class FakeCamera:
+        def __init__(self, source):
+            assert source == 0
+            self.i = 0
+
+        def isOpened(self):
+            return True
+
+        def get(self, prop):
+            return 0.0  # a camera that does not say its rate
+
+        def read(self):
+            if self.i >= len(frames):
+                return False, None
+            clock["t"] += 1 / 30
+            self.i += 1
+            return True, frames[self.i - 1].copy()
+
+        def release(self):
+            released.append(True)
+
+    monkeypatch.setattr(cv2, "VideoCapture", FakeCamera)
+    monkeypatch.setattr(live, "time", types.SimpleNamespace(monotonic=lambda: clock["t"], sleep=None))
+    out = tmp_path / "cam0"
+    assert main(["live", "--camera", "0", "--plain", "--out", str(out)]) == 0
+    assert released and _readings(capsys.readouterr().out)[0][0] <= 10.0
+    (json_file,) = [p for p in out.iterdir() if p.suffix == ".json" and "session" not in p.name]
+    assert json_file.name.startswith("live-")
+    data = json.loads(json_file.read_text())
+    assert data["fps"] == pytest.approx(30, abs=0.01) and abs(data["heart_rate_bpm"] - 75) <= 3
+    session = json.loads(json_file.with_name(json_file.stem + "_session.json").read_text())
+    assert session["metadata"]["source"] == "camera" and np.isfinite(session["bvp"]).all()

@@ -30,6 +30,8 @@ from pathlib import Path
 import numpy as np
 
 SESSION_FORMAT = "mmrphys-web-session"  # mmrphys.web.session.FORMAT, read by `mmrphys analyze session`
+#: Seconds of camera frames buffered while the stream is busy (a model window, several faces).
+CAMERA_BUFFER_S = 2.0
 
 
 def add_parser(sub) -> None:
@@ -130,7 +132,14 @@ def _camera_frames(args):
         finally:
             cap.release()
 
-    return fps, frames(), is_file, cap.release
+    if is_file:
+        return fps, frames(), is_file, cap.release
+    # A camera is read (and its frames timed) in a background thread, CAMERA_BUFFER_S ahead: a model
+    # window running inside one push (up to ~1 s of CPU with several faces) then delays frames without
+    # dropping or mistiming them.
+    from mmrphys.video import prefetch
+
+    return fps, prefetch(frames(), depth=int(CAMERA_BUFFER_S * (fps or 30))), is_file, cap.release
 
 
 # ----------------------------------------------------------------------------- display

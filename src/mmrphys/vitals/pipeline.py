@@ -257,10 +257,7 @@ class Pipeline:
             raise InputError(f"{self.name}: the face is visible for at most {longest / self.fs:.1f} s at a "
                              f"time; the minimum is {MIN_DURATION_S:.0f} s")
         main = results[0]
-        if len(results) > 1 or self.max_faces is None or len(self.faces) > 1:
-            main.faces = sorted(results, key=lambda r: r.face_id)
-        else:
-            main.faces = [main]
+        main.faces = sorted(results, key=lambda r: r.face_id)
         for r in results:
             r.main_face = r is main
         return main
