@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from mmrphys.errors import ConfigError
-from mmrphys.vitals.report import LOW_CONFIDENCE, render_report
+from mmrphys.vitals import report as _report
+from mmrphys.vitals.report import LOW_CONFIDENCE
 
 __all__ = ["LOW_CONFIDENCE", "Result", "SAVE_NAMES", "check_output_dir", "check_output_file"]
 #: Names of the files :meth:`Result.save` writes, by kind.
@@ -323,7 +324,7 @@ class Result:
 
     def _report_writer(self):
         buf = io.BytesIO()
-        render_report(self, buf)  # drawn before any file is touched
+        _report.render_report(self, buf)  # drawn before any file is touched
         data = buf.getvalue()
         return lambda fh: fh.write(data)
 
