@@ -20,7 +20,8 @@ HR, RR = 72.0, 15.0
 
 def _tests_numerics():
     """tests/numerics.py, loaded by path: tests/models/numerics.py is also importable as `numerics`."""
-    spec = importlib.util.spec_from_file_location("_tests_numerics", Path(__file__).parents[1] / "numerics.py")
+    path = Path(__file__).parents[1] / "numerics.py"
+    spec = importlib.util.spec_from_file_location("_tests_numerics", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
