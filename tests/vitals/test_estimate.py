@@ -136,19 +136,7 @@ def test_model_path_streams_windows_and_uses_rsp_head(tmp_path):
     assert np.isfinite(res.heart_rate_bpm)  # untrained weights: a number, not a correct one
 
 
-def _float32_relative_bound(model, x) -> float:
-    """tests/models/numerics.py's bound (that folder is not on this test's import path)."""
-    import importlib.util
-    from pathlib import Path
-
-    spec = importlib.util.spec_from_file_location("model_numerics", Path(__file__).parents[1] / "models"
-                                                  / "numerics.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.float32_relative_bound(model, x)
-
-
-def test_model_path_equals_the_plain_module(monkeypatch):
+def test_model_path_equals_the_plain_module(monkeypatch, float32_relative_bound):
     """The main job's model path (eager backend: NDHWC blocks) against the plain module on the same
     windows, on raw waveforms. Each window's output is z-scored before overlap-add, so the stitched
     waveform moves by at most the largest per-window z-scored difference, (2 + max|z|)·Δy/std(y), with
@@ -178,7 +166,7 @@ def test_model_path_equals_the_plain_module(monkeypatch):
     monkeypatch.setattr(models, "prepare", Plain)
     plain = mmrphys.estimate(frames, fps=30, method="mmrphys", progress=False)
     net = models.checkpoints.load_model("default")
-    bound = 2 * _float32_relative_bound(net, windows[0][0])
+    bound = 2 * float32_relative_bound(net, windows[0][0])
     spread = max(float((2 + ((y - y.mean()) / y.std()).abs().max()) * y.abs().max() / y.std())
                  for _, out in windows for y in out.values())
     for task in ("bvp", "rsp"):

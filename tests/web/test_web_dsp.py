@@ -212,14 +212,15 @@ def test_page_settings_come_from_the_python_package():
     from mmrphys.faces import FaceTracker, square_box
     from mmrphys.web import model
 
-    estimate = import_module("mmrphys.vitals.estimate")
+    pipeline = import_module("mmrphys.vitals.pipeline")
+    estimators = import_module("mmrphys.vitals.estimators")
     s = SETTINGS
     assert (s["preset"]["hr_band"], s["preset"]["rr_band"]) == (list(PRESET.hr_band), list(PRESET.rr_band))
     assert s["preset"]["order"] == PRESET.order and s["preset"]["psd"] == PRESET.psd
-    assert (s["windows"]["hr_s"], s["windows"]["rr_s"]) == (estimate.ROLLING_HR_WINDOW_S,
-                                                            estimate.ROLLING_RR_WINDOW_S)
-    assert (s["windows"]["hr_min_s"], s["windows"]["rr_min_s"]) == (estimate.MIN_DURATION_S,
-                                                                    estimate.RR_MIN_DURATION_S)
+    assert (s["windows"]["hr_s"], s["windows"]["rr_s"]) == (pipeline.ROLLING_HR_WINDOW_S,
+                                                            pipeline.ROLLING_RR_WINDOW_S)
+    assert (s["windows"]["hr_min_s"], s["windows"]["rr_min_s"]) == (pipeline.MIN_DURATION_S,
+                                                                    pipeline.RR_MIN_DURATION_S)
     import inspect
 
     assert s["crop_scale"] == inspect.signature(square_box).parameters["scale"].default
@@ -228,7 +229,7 @@ def test_page_settings_come_from_the_python_package():
     from mmrphys.models.mmrphys import MMRPhys
 
     assert model.DEFAULT_FRAMES == MMRPhys.window_frames
-    assert model.STRIDE == round((MMRPhys.window_frames - 1) * (1 - estimate.MODEL_WINDOW_OVERLAP))
+    assert model.STRIDE == round((MMRPhys.window_frames - 1) * (1 - estimators.MODEL_WINDOW_OVERLAP))
     assert model.WebModel(available=False).to_dict()["settings"] == s
 
 

@@ -9,6 +9,8 @@ examples:
                                                      (MMRPhys, FactorizePhys, PhysNet, EfficientPhys)
   mmrphys estimate video.mp4 --method mmrphys --backend compiled   compiled once, cached, faster after
   mmrphys estimate stream.h264 --fps 30              a raw stream without timestamps: give its rate
+  mmrphys estimate group.mp4 --out results/           every face: JSON "faces", CSV bvp_<id>, PNG rows
+  mmrphys estimate group.mp4 --max-faces 1            the main face only (present longest, then largest)
 
 Options are checked before the video is decoded: a bad --fps, --threads, --method, or an --out/--json
 that cannot be written stops at once with one line naming it (exit 2). Results are written atomically:
@@ -46,6 +48,9 @@ def add_parser(sub) -> None:
     p.add_argument("--backend", choices=("eager", "compiled"), default="eager",
                    help="model inference: eager (default) or compiled ahead of time (needs a C++ compiler; "
                         "the first run compiles for 20-100 s and caches the result in $MMRPHYS_CACHE)")
+    p.add_argument("--max-faces", type=int, default=None, metavar="N",
+                   help="follow and report at most N faces at a time (default: all; the top-level results "
+                        "are the main face's: present longest, then largest)")
     p.add_argument("--quiet", action="store_true", help="no progress bar, no summary line")
     p.set_defaults(func=run)
 
@@ -63,6 +68,8 @@ def check_args(args) -> dict:
         check_fps(args.fps, "--fps")
     if not 1 <= args.threads <= MAX_THREADS:
         raise ConfigError(f"--threads must be between 1 and {MAX_THREADS}, got {args.threads}")
+    if args.max_faces is not None and args.max_faces < 1:
+        raise ConfigError(f"--max-faces must be at least 1, got {args.max_faces}")
     if args.method is not None and not args.method.strip():
         raise ConfigError("--method is empty: name a method (e.g. pos, chrom, mmrphys)")
     paths: dict = {}
@@ -84,7 +91,7 @@ def run(args) -> int:
 
         configure_inference(args.threads)
     result = estimate(args.video, method=args.method, weights=args.weights, fps=args.fps,
-                      progress=False if args.quiet else None, backend=args.backend)
+                      progress=False if args.quiet else None, backend=args.backend, max_faces=args.max_faces)
     stem = Path(args.video).stem
     written = {}
     if "out" in paths:
@@ -96,6 +103,9 @@ def run(args) -> int:
         written["json"] = result.write_json(paths["json"])
     if not args.quiet and args.json != "-":
         print(f"{stem}: {result.summary()}")
+        if len(result.faces) > 1:
+            for face in result.faces:
+                print(f"  face {face.face_id}{' (main)' if face.main_face else ''}: {face.summary()}")
         for w in result.warnings:
             print(f"  warning: {w}")
         for kind, path in written.items():

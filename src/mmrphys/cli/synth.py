@@ -10,6 +10,7 @@ examples:
   mmrphys synth clip.mp4                              30 s, HR 84, RR 14, 320x240 at 30 fps
   mmrphys synth clip.y4m --duration 20 --size 640x480 (raw y4m, e.g. for Chromium's fake camera)
   mmrphys synth clip.mp4 --hr 62 --rr 9 --thermal --seed 3
+  mmrphys synth group.mp4 --faces 3                   3 faces: HR 60/90/120, RR 10/16/22 (truth per face)
   mmrphys synth dataset --out synth/ --n 20           20 recordings x 20 s, 160x120, 2 per identity
   mmrphys synth dataset --out synth/ --n 200 --per-subject 4 --duration 30 --no-thermal --seed 7
   mmrphys preprocess --dataset generic --root synth/ --out cache/
@@ -47,6 +48,8 @@ def add_parser(sub) -> None:
     clip.add_argument("--hr", type=float, default=None, help="mean heart rate, bpm (default 84)")
     clip.add_argument("--rr", type=float, default=None, help="mean breathing rate, /min (default 14)")
     clip.add_argument("--thermal", action="store_true", help="also write <out>_thermal (nostril temperature)")
+    clip.add_argument("--faces", type=int, default=1, metavar="N",
+                      help="faces in the clip, 1-4 (default 1); 2-4 get HR 60/90/120/75 and RR 10/16/22/13")
     both = p.add_argument_group("clip and dataset options")
     both.add_argument("--duration", type=float, default=None, metavar="S",
                       help="seconds per clip/recording (default: clip 30, dataset 20)")
@@ -75,6 +78,8 @@ def run(args) -> int:
     duration = 30.0 if args.duration is None else args.duration
     if duration > 3600:
         raise ConfigError("--duration above one hour is not supported")
+    if args.faces != 1:
+        return _run_multi(args, duration)
     hr = 84.0 if args.hr is None else args.hr
     rr = 14.0 if args.rr is None else args.rr
     truth = make_clip(args.out, hr_bpm=hr, rr_bpm=rr, duration_s=duration, fps=args.fps,
@@ -104,4 +109,19 @@ def _run_dataset(args) -> int:
     print(f"wrote {len(idx['recordings'])} recordings of {n_subjects} synthetic subjects to {args.out_dir} "
           f"(dataset 'generic'); next: mmrphys preprocess --dataset generic --root {args.out_dir} "
           f"--out CACHE")
+    return 0
+
+
+def _run_multi(args, duration: float) -> int:
+    from mmrphys.synth.multi import make_multi_clip
+
+    if args.hr is not None or args.rr is not None or args.thermal:
+        raise ConfigError("--hr/--rr/--thermal are for one face; --faces N gives each face its own rates")
+    if not 2 <= args.faces <= 4:
+        raise ConfigError(f"--faces must be between 1 and 4, got {args.faces}")
+    truth = make_multi_clip(args.out, args.faces, duration_s=duration, fps=args.fps, size=args.size,
+                            seed=args.seed)
+    rates = ", ".join(f"face {f['face']}: HR {f['hr_bpm']:.0f} RR {f['rr_bpm']:.0f}" for f in truth["faces"])
+    print(f"wrote {truth['video']} ({truth['n_frames']} frames; {rates}); truth: {truth['truth_json']}, "
+          f"{truth['truth_csv']}")
     return 0

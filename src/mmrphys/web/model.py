@@ -54,7 +54,8 @@ def page_settings(preset: str = PAGE_PRESET) -> dict:
     # names of functions in their packages
     spectrum = import_module("mmrphys.signals.spectrum")
     quality = import_module("mmrphys.signals.quality")
-    estimate = import_module("mmrphys.vitals.estimate")
+    pipeline = import_module("mmrphys.vitals.pipeline")  # the main job's windows and durations
+    estimators = import_module("mmrphys.vitals.estimators")  # its model rate and window overlap
     p = get_preset(preset)
     return {
         "preset": {
@@ -65,13 +66,13 @@ def page_settings(preset: str = PAGE_PRESET) -> dict:
         "quality": {"half_width_hz": dict(quality._HALF_WIDTH_HZ),  # signal_quality's windows
                     "good": QUALITY_GOOD, "fair": QUALITY_FAIR},
         "windows": {
-            "hr_s": estimate.ROLLING_HR_WINDOW_S, "rr_s": estimate.ROLLING_RR_WINDOW_S,
-            "hr_min_s": estimate.MIN_DURATION_S, "rr_min_s": estimate.RR_MIN_DURATION_S,
-            "step_s": estimate.ROLLING_STEP_S, "no_face_s": estimate.MAX_GAP_S,
+            "hr_s": pipeline.ROLLING_HR_WINDOW_S, "rr_s": pipeline.ROLLING_RR_WINDOW_S,
+            "hr_min_s": pipeline.MIN_DURATION_S, "rr_min_s": pipeline.RR_MIN_DURATION_S,
+            "step_s": pipeline.ROLLING_STEP_S, "no_face_s": pipeline.MAX_GAP_S,
         },
         "crop_scale": inspect.signature(FaceTracker).parameters["scale"].default,
-        "model_fs": estimate.MODEL_FS,
-        "window_overlap": estimate.MODEL_WINDOW_OVERLAP,
+        "model_fs": estimators.MODEL_FS,
+        "window_overlap": estimators.MODEL_WINDOW_OVERLAP,
     }
 
 
