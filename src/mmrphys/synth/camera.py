@@ -107,11 +107,11 @@ def draw_light(
         return LightPlan(gain=np.ones((n, 3), np.float32), info={"static": True})
     # scene illumination (linear light): slow drift and sometimes steps (lamps, clouds, a door)
     illum = 1.0 + strength * rng.uniform(0, 0.06) * smooth_noise(rng, n, fs, rng.uniform(0.05, 0.4))
-    if rng.uniform() < 0.25 * strength:
+    if rng.uniform() < 0.2 * strength:
         illum *= np.exp(_steps(rng, t, 2, (0.05, 0.3), (0.05, 0.6)))
         info["steps"] = True
     shadow = None
-    if rng.uniform() < 0.15 * strength:
+    if rng.uniform() < 0.1 * strength:
         d = rng.normal(size=2)
         speed = rng.uniform(0.1, 0.8)  # canvas widths per second
         start = rng.uniform(-0.9, 0.3)
@@ -123,7 +123,7 @@ def draw_light(
         }
         info["shadow"] = True
     ramp = None
-    if rng.uniform() < 0.3 * strength:
+    if rng.uniform() < 0.25 * strength:
         ramp = (rng.uniform(-0.15, 0.15) + rng.uniform(0, 0.15) * smooth_noise(rng, n, fs, 0.3)).astype(
             np.float32
         )
@@ -131,7 +131,7 @@ def draw_light(
     # camera: auto-exposure pulls the mean back with a lag (partly), white balance drifts
     exposure = rng.uniform(0.7, 1.3)
     ae = np.ones(n)
-    if rng.uniform() < 0.7:
+    if rng.uniform() < 0.6:
         kappa, tau = rng.uniform(0.3, 1.0), rng.uniform(0.2, 2.0)
         mean_light = illum * (1 - (0.5 * shadow["depth"] if shadow is not None else 0.0))
         ae = np.power(1.0 / _lowpass(mean_light, fs, tau), kappa)
@@ -140,29 +140,29 @@ def draw_light(
         info["auto_exposure"] = {"kappa": kappa, "tau_s": tau}
     cast = np.exp(rng.normal(0, 0.06, 3))
     wb = np.ones((n, 3))
-    if rng.uniform() < 0.5 * strength:
-        temp = rng.uniform(0, 0.05) * smooth_noise(rng, n, fs, 0.2)
+    if rng.uniform() < 0.4 * strength:
+        temp = strength * rng.uniform(0, 0.03) * smooth_noise(rng, n, fs, 0.2)
         temp = _lowpass(temp, fs, rng.uniform(0.5, 3.0))
         wb = np.exp(np.stack([temp, np.zeros(n), -temp], axis=1))
         info["white_balance_drift"] = True
     lin_gain = (illum * ae * exposure)[:, None] * cast[None] * wb
     flicker = None
-    if rng.uniform() < 0.3 * strength:
+    if rng.uniform() < 0.2 * strength:
         f_mains = float(rng.choice([100.0, 120.0]))
         fs_true = fs * rng.uniform(0.99, 1.01)
         alias = f_mains - np.round(f_mains / fs_true) * fs_true
         readout_s = rng.uniform(0.3, 0.9) / fs  # rolling shutter: time to read the whole frame
         rows_in_frame = canvas_px / rng.uniform(0.35, 0.7)  # our canvas is part of a taller frame
         flicker = {
-            "amp": strength * rng.uniform(0.003, 0.03) / GAMMA,
+            "amp": strength * rng.uniform(0.001, 0.01) / GAMMA,
             "phase": (2 * np.pi * alias * t + rng.uniform(0, 2 * np.pi)).astype(np.float32),
             "rad_per_row": float(2 * np.pi * f_mains * readout_s / rows_in_frame),
             "f_mains": f_mains,
             "alias_hz": float(alias),
         }
         info["flicker_alias_hz"] = float(alias)
-    if rng.uniform() < 0.1 * strength:  # PWM-dimmed LED: an arbitrary alias, global
-        f_pwm, amp = rng.uniform(0.3, fs / 2), rng.uniform(0.002, 0.02)
+    if rng.uniform() < 0.08 * strength:  # PWM-dimmed LED: an arbitrary alias, global
+        f_pwm, amp = rng.uniform(0.3, fs / 2), strength * rng.uniform(0.001, 0.01)
         lin_gain *= (1 + amp * np.sin(2 * np.pi * f_pwm * t + rng.uniform(0, 6.3)))[:, None]
         info["pwm_alias_hz"] = float(f_pwm)
     gain = np.power(lin_gain, 1.0 / GAMMA).astype(np.float32)
@@ -216,7 +216,9 @@ def h264_roundtrip(
             "preset": preset,
             "threads": "1",
             "keyint": str(keyint),
-            "x264-params": "threads=1:lookahead-threads=1:sliced-threads=0",
+            # macroblock-tree rate control (on in the UBFC-rPPG encodes) makes this libx264 give
+            # different streams for the same frames; off, the same frames always give the same stream
+            "x264-params": "threads=1:lookahead-threads=1:sliced-threads=0:mbtree=0",
         }
         for k, f in enumerate(frames):
             vf = av.VideoFrame.from_ndarray(f, format="rgb24")

@@ -69,10 +69,12 @@ class RenderParams:
     (0 switches them off); ``codec=False`` skips H.264."""
 
     crop_px: tuple[float, float] = (110.0, 260.0)  # native training-crop side (face box x1.5)
-    crf: tuple[float, float] = (18.0, 30.0)  # H.264 CRF, drawn around 23 (UBFC-rPPG's)
+    # H.264 CRF: UBFC-rPPG is CRF 23 with x264's macroblock tree, which keeps the pulse like CRF ~21
+    # without it (mbtree is off here: it is not deterministic), so the range is centred on 22
+    crf: tuple[float, float] = (17.0, 27.0)
     near_lossless_share: float = 0.1  # items encoded at CRF 8-14 instead (uncompressed datasets)
     preset: str = "veryfast"
-    pulse_od: tuple[float, float] = (0.004, 0.03)  # std of the blood OD at the strongest skin
+    pulse_od: tuple[float, float] = (0.01, 0.08)  # std of the blood OD at the strongest skin
     transit_ms: tuple[float, float] = (0.0, 60.0)  # largest pulse-transit delay across the face
     melanin: tuple[float, float] = (-0.4, 4.0)  # OD added along MELANIN (light .. very dark)
     haemoglobin: tuple[float, float] = (-0.15, 0.35)
@@ -117,6 +119,20 @@ class Clip:
     canvas: np.ndarray | None = None
     physio: Physio | None = None
     extra: dict = field(default_factory=dict)
+
+    def item(self, id_format: str = "reanimated/{subject}", size: int | None = None) -> dict:
+        """The trainer's item: ``frames`` float32 (3, n, S, S) raw 0-255 RGB, ``bvp``, ``rsp`` (n,) and
+        ``id`` (torch tensors); ``size`` picks one of ``extra``'s sizes instead of the main one."""
+        import torch
+
+        frames = self.frames if size is None or size == self.frames.shape[1] else self.extra[size]
+        chw = np.ascontiguousarray(frames.transpose(3, 0, 1, 2), dtype=np.float32)
+        return {
+            "frames": torch.from_numpy(chw),
+            "bvp": torch.from_numpy(self.bvp.copy()),
+            "rsp": torch.from_numpy(self.rsp.copy()),
+            "id": id_format.format(subject=self.truth["subject"]),
+        }
 
 
 # ------------------------------------------------------------------------------------ identity
@@ -276,7 +292,7 @@ def _moves(rng, t, count, size, dur_s) -> np.ndarray:
 
 MOTION_CLASSES = {  # sway, moves (count range, size), roll deg, scale, squeeze; share of clips
     "still": {
-        "share": 0.45,
+        "share": 0.5,
         "sway": (0.002, 0.008),
         "moves": (0, 0, 0.0),
         "roll": 0.5,
@@ -294,7 +310,7 @@ MOTION_CLASSES = {  # sway, moves (count range, size), roll deg, scale, squeeze;
         "talk": 0.3,
     },
     "large": {
-        "share": 0.20,
+        "share": 0.15,
         "sway": (0.02, 0.06),
         "moves": (1, 4, 0.1),
         "roll": 6.0,
@@ -702,16 +718,7 @@ class ReanimatedDataset(_TorchDataset):
         return render_clip(self.bank, self.rng(index), self.chunk, self.size, self.fs, self.params, **kw)
 
     def __getitem__(self, index: int) -> dict:
-        import torch
-
-        c = self.clip(int(index))
-        frames = np.ascontiguousarray(c.frames.transpose(3, 0, 1, 2), dtype=np.float32)
-        return {
-            "frames": torch.from_numpy(frames),
-            "bvp": torch.from_numpy(c.bvp),
-            "rsp": torch.from_numpy(c.rsp),
-            "id": f"reanimated/{c.truth['subject']}/{self.seed}-{index}",
-        }
+        return self.clip(int(index)).item(f"reanimated/{{subject}}/{self.seed}-{int(index)}")
 
     @property
     def ids(self) -> list[str]:

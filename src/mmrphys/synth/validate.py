@@ -158,20 +158,21 @@ class ItemList:
         return self.name
 
 
-def reanimated_items(bank, n: int, seed: int, size: int, log=print) -> list[dict]:
-    import torch
-
+def reanimated_items(bank, n: int, seed: int, sizes, log=print) -> dict[int, list[dict]]:
+    """``n`` re-animated items at each of ``sizes`` (the same clips, cropped at every size)."""
     from mmrphys.synth.reanimate import ReanimatedDataset
 
-    ds = ReanimatedDataset(bank, n=n, seed=seed, size=size)
-    items = []
+    sizes = list(sizes)
+    ds = ReanimatedDataset(bank, n=n, seed=seed, size=sizes[0])
+    out: dict[int, list[dict]] = {s: [] for s in sizes}
     t0 = time.time()
     for i in range(n):
-        items.append(ds[i])
+        c = ds.clip(i, extra_sizes=sizes[1:])
+        for s in sizes:
+            out[s].append(c.item(f"reanimated/{{subject}}/{seed}-{i}", size=s))
         if (i + 1) % 25 == 0:
             log(f"[transfer] rendered {i + 1}/{n} ({(time.time() - t0) / (i + 1):.2f} s/item wall)")
-    assert all(isinstance(it["frames"], torch.Tensor) for it in items)
-    return items
+    return out
 
 
 def procedural_items(n_chunks: int, seed: int, size: int, cache_root: Path, log=print) -> list[dict]:
@@ -326,10 +327,11 @@ def transfer(args) -> list[dict]:
                     bank.save(bank_path)
                 if set(bank.subjects) - set(args.train_subjects):
                     raise SystemExit(f"still bank holds subjects outside the training fold: {bank.subjects}")
+                sizes = sorted({size, *args.render_sizes})
                 items = _cached_items(
-                    out / f"items_reanimated_{size}_{args.clips}.pt",
-                    lambda bank=bank: reanimated_items(bank, args.clips, 0, size, log),
-                )
+                    out / f"items_reanimated_{'-'.join(map(str, sizes))}_{args.clips}.pt",
+                    lambda bank=bank, sizes=sizes: reanimated_items(bank, args.clips, 0, sizes, log),
+                )[size]
             elif kind == "procedural":
                 items = _cached_items(
                     out / f"items_procedural_{size}_{args.clips}.pt",
@@ -393,6 +395,9 @@ def main(argv=None) -> int:
     t.add_argument("--model", default="mmrphys_sef")
     t.add_argument("--size", type=int, default=9)
     t.add_argument("--clips", type=int, default=300)
+    t.add_argument(
+        "--render-sizes", nargs="*", type=int, default=[], help="also crop the clips at these sizes"
+    )
     t.add_argument("--steps", type=int, default=600)
     t.add_argument("--seeds", nargs="+", type=int, default=[0])
     t.add_argument("--cache", default=None)
