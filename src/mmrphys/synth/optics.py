@@ -55,6 +55,7 @@ def skin_tone(
         np.float32
     )
     diffuse *= np.exp(-od)
+    diffuse = np.minimum(diffuse, 1.0 - spec)  # less melanin than the still: lighter, at most white
     out = diffuse + spec
     share = np.divide(diffuse, out, out=np.zeros_like(out), where=out > 1e-6)
     return to_encoded(out), share
