@@ -9,7 +9,7 @@ and ``mmrphys preprocess --dataset generic`` read it back)::
     OUT/<subject>/r000.boxes.csv  the detector's (jittered) face box per frame
     OUT/<subject>/r000.json       every drawn parameter
     OUT/preview/contact_sheet.png crops at the training size over time, and the camera view
-    OUT/preview/r000_crop.mp4     the training crops enlarged x4 (first ``previews`` clips)
+    OUT/preview/r000_crop.m4v     the training crops enlarged x4 (first ``previews`` clips; H.264 in MP4)
 
 Subjects are the stills' subjects, so subject-wise splits keep holding.
 """
@@ -120,9 +120,11 @@ def write_set(
             "n_frames": n_frames,
             "crf": t["crf"],
         }
-        if i < previews:
+        if i < previews:  # .m4v (H.264 in MP4): players open it, the generic loader does not list it
             crop_video = np.repeat(np.repeat(clip.frames, 4, axis=1), 4, axis=2)
-            write_video(out / "preview" / f"{name}_crop.mp4", crop_video, fps, crf=12)
+            tmp = out / "preview" / f"{name}_crop.mp4"
+            write_video(tmp, crop_video, fps, crf=12)
+            tmp.replace(tmp.with_suffix(".m4v"))
         if len(sheet) < 24:
             sheet.append(clip)
         if progress:

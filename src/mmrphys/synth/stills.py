@@ -281,7 +281,7 @@ def _video_stills(path, subject: str, per_video: int, segment_s: float, detector
     n = reader.n_frames
     if not n:
         n = sum(1 for _ in reader.frames(prefetch=False))
-    seg = max(3, int(round(segment_s * fps)))
+    seg = min(n, max(3, int(round(segment_s * fps))))  # a short video: all of it
     k = 2 * per_video
     starts = sorted({int(max(0, min(n - seg, (i + 0.5) * n / k - seg / 2))) for i in range(k)})
     cands: list[Still] = []
