@@ -184,3 +184,15 @@ def test_bad_parameters_raise(bank):
         RenderParams(crf=(30, 20)).validate()
     with pytest.raises(ConfigError):
         RenderParams(motion=-1).validate()
+
+
+def test_a_video_without_a_usable_face_is_named(tmp_path):
+    from mmrphys.synth import write_video
+
+    path = tmp_path / "dave" / "vid.mp4"
+    rng = np.random.default_rng(0)
+    write_video(path, (rng.integers(0, 255, (96, 128, 3), dtype=np.uint8) for _ in range(12)), 30.0)
+    with pytest.raises(InputError, match="dave/vid.mp4"):
+        StillBank.from_videos([path], per_video=1, segment_s=0.2, px=64)
+    with pytest.raises(InputError, match="empty"):
+        StillBank([])

@@ -19,8 +19,8 @@ examples:
   mmrphys synth clip.mp4 --hr 62 --rr 9 --thermal --seed 3
   mmrphys synth dataset --out synth/ --n 20           20 recordings x 20 s, 160x120, 2 per identity
   mmrphys synth dataset --out synth/ --n 200 --per-subject 4 --duration 30 --no-thermal --seed 7
-  mmrphys synth dataset --kind reanimated --from-videos data/subject3/vid.mp4 data/subject4/vid.mp4 \
-      --stills stills.npz --out reanim/ --n 8 --duration 10
+  mmrphys synth dataset --kind reanimated --stills stills.npz --out reanim/ --n 8 --duration 10 \\
+      --from-videos data/subject3/vid.mp4 data/subject4/vid.mp4
                                   (stills.npz: the stills found in the videos, reused when present)
   mmrphys preprocess --dataset generic --root synth/ --out cache/
                                   (crops with the written face boxes, square x1.5 like detected faces)

@@ -158,12 +158,12 @@ class ItemList:
         return self.name
 
 
-def reanimated_items(bank, n: int, seed: int, sizes, log=print) -> dict[int, list[dict]]:
+def reanimated_items(bank, n: int, seed: int, sizes, log=print, params=None) -> dict[int, list[dict]]:
     """``n`` re-animated items at each of ``sizes`` (the same clips, cropped at every size)."""
     from mmrphys.synth.reanimate import ReanimatedDataset
 
     sizes = list(sizes)
-    ds = ReanimatedDataset(bank, n=n, seed=seed, size=sizes[0])
+    ds = ReanimatedDataset(bank, n=n, seed=seed, size=sizes[0], params=params)
     out: dict[int, list[dict]] = {s: [] for s in sizes}
     t0 = time.time()
     for i in range(n):
@@ -226,12 +226,10 @@ def train_and_test(
     log=print,
 ) -> dict:
     """Train ``model_name`` for ``steps`` steps (batch 4) on ``items``; HR MAE on the test videos."""
-    import torch
 
     from mmrphys import models
     from mmrphys.models.checkpoints import save_weights
     from mmrphys.training.config import validate
-    from mmrphys.training.evaluate import aggregate, predict_video, score_video
     from mmrphys.training.trainer import Trainer, seed_everything
 
     steps_per_epoch = max(1, len(items) // 4)
@@ -261,13 +259,6 @@ def train_and_test(
     trainer.fit()
     train_s = time.time() - t0
     save_weights(model, out / name / "weights.pt", meta={"config": cfg, "train_items": len(items)})
-    rows = []
-    model.eval()
-    with torch.no_grad():
-        for v in tests:
-            p = predict_video(model, v.frames, CHUNK)
-            rows += score_video(v.id, p, v.labels, v.fs, CHUNK, "mmrphys")
-    m = aggregate(rows)["bvp"]
     res = {
         "name": name,
         "model": model_name,
@@ -275,20 +266,71 @@ def train_and_test(
         "steps": trainer.global_step,
         "items": len(items),
         "train_s": round(train_s, 1),
-        "hr_mae": m["MAE"][0],
-        "hr_mae_se": m["MAE"][1],
-        "per_video": {
-            r["video"]: [round(r["pred_rate"], 1), round(r["gt_rate"], 1)] for r in rows if r["task"] == "bvp"
-        },
-    }
+    } | score_model(model, tests)
     log(f"[transfer] {json.dumps(res)}")
     return res
+
+
+def score_model(model, tests, window_s: float = 10.0) -> dict:
+    """HR MAE (whole clip and ``window_s`` windows), SNR and MACC of ``model`` on test videos."""
+    import torch
+
+    from mmrphys.training.evaluate import aggregate, predict_video, score_video
+
+    whole, windows = [], []
+    model.eval()
+    with torch.no_grad():
+        for v in tests:
+            p = predict_video(model, v.frames, CHUNK)
+            whole += score_video(v.id, p, v.labels, v.fs, CHUNK, "mmrphys")
+            windows += score_video(v.id, p, v.labels, v.fs, CHUNK, "mmrphys", window_s=window_s)
+    m, w = aggregate(whole)["bvp"], aggregate(windows)["bvp"]
+    return {
+        "hr_mae": m["MAE"][0],
+        "hr_mae_se": m["MAE"][1],
+        "snr_db": m["SNR"][0],
+        "macc": m["MACC"][0],
+        f"hr_mae_{window_s:g}s": w["MAE"][0],
+        f"hr_mae_{window_s:g}s_se": w["MAE"][1],
+        f"snr_db_{window_s:g}s": w["SNR"][0],
+        "n_windows": int(w["n"]),
+        "per_video": {
+            r["video"]: [round(r["pred_rate"], 1), round(r["gt_rate"], 1)]
+            for r in whole
+            if r["task"] == "bvp"
+        },
+    }
+
+
+def evaluate(args) -> dict:
+    """Score saved weights on real subjects (``evaluate`` subcommand)."""
+    import torch
+
+    from mmrphys.models.checkpoints import load_model
+    from mmrphys.training.data import test_videos
+
+    torch.set_num_threads(1)
+    out = {}
+    for w in args.weights:
+        model = load_model(w)
+        size = int(getattr(model, "input_size", 72))
+        tests = test_videos(
+            {"name": "ubfc-rppg", "path": str(args.data), "subjects": args.subjects},
+            size=size,
+            chunk=CHUNK,
+            cache_root=args.cache,
+            log=lambda *a: None,
+        )
+        out[w] = score_model(model, tests) | {"subjects": args.subjects}
+        print(w, json.dumps(out[w]), flush=True)
+    if args.out:
+        Path(args.out).write_text(json.dumps(out, indent=1))
+    return out
 
 
 def transfer(args) -> list[dict]:
     import torch
 
-    from mmrphys.synth.stills import StillBank
     from mmrphys.training.data import test_videos
 
     torch.set_num_threads(1)
@@ -315,35 +357,50 @@ def transfer(args) -> list[dict]:
             name = f"{kind}_{args.model}_s{seed}"
             if name in done:
                 continue
-            if kind == "reanimated":
-                bank_path = out / "stills.npz"
-                if args.bank:
-                    bank = StillBank.load(args.bank).select(args.train_subjects)
-                elif bank_path.is_file():
-                    bank = StillBank.load(bank_path)
-                else:
-                    vids = [str(Path(args.data) / s / "vid.mp4") for s in args.train_subjects]
-                    bank = StillBank.from_videos(vids, log=log)
-                    bank.save(bank_path)
-                if set(bank.subjects) - set(args.train_subjects):
-                    raise SystemExit(f"still bank holds subjects outside the training fold: {bank.subjects}")
-                sizes = sorted({size, *args.render_sizes})
-                items = _cached_items(
-                    out / f"items_reanimated_{'-'.join(map(str, sizes))}_{args.clips}.pt",
-                    lambda bank=bank, sizes=sizes: reanimated_items(bank, args.clips, 0, sizes, log),
-                )[size]
-            elif kind == "procedural":
-                items = _cached_items(
-                    out / f"items_procedural_{size}_{args.clips}.pt",
-                    lambda: procedural_items(args.clips, 0, size, cache_root, log),
-                )
-            elif kind == "real":
-                items = real_items(args.data, args.train_subjects, size, cache_root)
-            else:
-                raise SystemExit(f"unknown kind {kind}")
+            items = []
+            for part in kind.split("+"):
+                items += _items(part, args, size, out, cache_root, log)
             results.append(train_and_test(items, name, args.model, size, steps, seed, tests, out, log))
             path.write_text(json.dumps(results, indent=1))
     return results
+
+
+MILD = {"motion": 0.5, "light": 0.5, "expression": 0.5, "pulse_od": (0.02, 0.08)}
+
+
+def _items(kind: str, args, size: int, out: Path, cache_root: Path, log) -> list[dict]:
+    """Training items of one kind: reanimated[-mild] (stills of the training subjects only), procedural,
+    real (the training subjects' own chunks)."""
+    from mmrphys.synth.reanimate import RenderParams
+    from mmrphys.synth.stills import StillBank
+
+    if kind.startswith("reanimated"):
+        bank_path = out / "stills.npz"
+        if args.bank:
+            bank = StillBank.load(args.bank).select(args.train_subjects)
+        elif bank_path.is_file():
+            bank = StillBank.load(bank_path)
+        else:
+            vids = [str(Path(args.data) / s / "vid.mp4") for s in args.train_subjects]
+            bank = StillBank.from_videos(vids, log=log)
+            bank.save(bank_path)
+        if set(bank.subjects) - set(args.train_subjects):
+            raise SystemExit(f"still bank holds subjects outside the training fold: {bank.subjects}")
+        params = RenderParams(**MILD) if kind == "reanimated-mild" else RenderParams()
+        sizes = sorted({size, *args.render_sizes})
+        tag = "-".join(bank.subjects)
+        return _cached_items(
+            out / f"items_{kind}_{tag}_{'-'.join(map(str, sizes))}_{args.clips}.pt",
+            lambda: reanimated_items(bank, args.clips, 0, sizes, log, params),
+        )[size]
+    if kind == "procedural":
+        return _cached_items(
+            out / f"items_procedural_{size}_{args.clips}.pt",
+            lambda: procedural_items(args.clips, 0, size, cache_root, log),
+        )
+    if kind == "real":
+        return real_items(args.data, args.train_subjects, size, cache_root)
+    raise SystemExit(f"unknown kind {kind}")
 
 
 def _cached_items(path: Path, make):
@@ -402,11 +459,14 @@ def main(argv=None) -> int:
     t.add_argument("--seeds", nargs="+", type=int, default=[0])
     t.add_argument("--cache", default=None)
     t.add_argument("--out", default="runs/synth-transfer")
+    e = sub.add_parser("evaluate")
+    e.add_argument("--data", required=True)
+    e.add_argument("--weights", nargs="+", required=True)
+    e.add_argument("--subjects", nargs="+", required=True)
+    e.add_argument("--cache", default=None)
+    e.add_argument("--out", default=None, help="JSON file for the scores")
     a = ap.parse_args(argv)
-    if a.cmd == "realism":
-        realism(a)
-    else:
-        transfer(a)
+    {"realism": realism, "transfer": transfer, "evaluate": evaluate}[a.cmd](a)
     return 0
 
 
