@@ -360,10 +360,9 @@ REANIMATED_DEFAULTS = {"n": 400, "seed": 0, "per_video": 4, "params": {}}
 def reanimated_entry(spec: dict, size: int, chunk: int, cache_root=None, log=print) -> RenderedEntry:
     """Re-animated synthetic clips (:mod:`mmrphys.synth.reanimate`) from the face stills of the
     ``key`` dataset's selected subjects (its ``path``/``subjects``: the training fold's only)."""
+    from mmrphys.data import get_loader
     from mmrphys.synth.reanimate import ReanimatedDataset, RenderParams
     from mmrphys.synth.stills import StillBank
-
-    from mmrphys.data import get_loader
 
     opts = dict(spec.get("options") or {})
     unknown = set(opts) - set(REANIMATED_DEFAULTS)
