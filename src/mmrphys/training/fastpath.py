@@ -194,8 +194,22 @@ class FastConvBlock3D(nn.Module):
         self.norm = block.norm
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        c = self.conv(x.contiguous(memory_format=CL))
-        return tanh_instance_norm(c, self.norm.eps)
+        low = _autocast_dtype(x.device.type)
+        if low is not None and x.dtype == torch.float32:
+            x = x.to(dtype=low, memory_format=CL)  # one copy instead of a layout copy, then autocast's cast
+        else:
+            x = x.contiguous(memory_format=CL)
+        return tanh_instance_norm(self.conv(x), self.norm.eps)
+
+
+def _autocast_dtype(device_type: str):
+    """The autocast dtype active for ``device_type``, or None (torch < 2.4 lacks the query: None)."""
+    try:
+        if torch.is_autocast_enabled(device_type):
+            return torch.get_autocast_dtype(device_type)
+    except (TypeError, AttributeError):
+        return None
+    return None
 
 
 def swap_conv_blocks(model: nn.Module) -> list[tuple[nn.Module, str, nn.Module]]:
