@@ -31,8 +31,13 @@ def run_all(configs: list[str], seeds: list[int], data: list[str], out: Path) ->
             run = out / f"{name}_s{seed}"
             if (run / "test").is_dir() and any((run / "test").glob("*/metrics.json")):
                 continue
-            args = argparse.Namespace(
-                config=cfg_path, data=data, out=str(run), resume=True, set=[f"seed={seed}"], no_test=False
+            args = argparse.Namespace(  # an interrupted run (its folder exists) is resumed
+                config=cfg_path,
+                data=data,
+                out=str(run),
+                resume=run.is_dir(),
+                set=[f"seed={seed}"],
+                no_test=False,
             )
             train_main(args)
 
@@ -94,6 +99,11 @@ def main(argv=None) -> int:
     a = p.parse_args(argv)
     out = Path(a.out)
     if not a.table_only:
+        from mmrphys.cli.train import apply_process_settings
+        from mmrphys.training.config import load_config
+
+        # a command of its own: it owns its process, like `mmrphys train` (threads of the first config)
+        apply_process_settings(load_config(a.configs[0])["threads"])
         run_all(a.configs, a.seeds, a.data, out)
     table = collect(a.configs, a.seeds, out, a.sub)
     out.mkdir(parents=True, exist_ok=True)
