@@ -148,7 +148,11 @@ def measure(fn, n: int) -> list[dict]:
 
 
 def peak_rss_child(side: str, args) -> dict:
-    """Peak RSS (MB) and minor faults of a child process that runs 3 steps of one side only."""
+    """Peak RSS (MB) and minor faults of a child process that runs 3 steps of one side only.
+
+    Run before this process grows: Linux carries a process's peak RSS across ``fork`` + ``exec`` into
+    the child's ``ru_maxrss``, so a child started from a 2 GB parent would report at least 2 GB.
+    """
     cmd = [
         sys.executable,
         __file__,
@@ -200,6 +204,9 @@ def main(argv=None) -> int:
         from mmrphys.cli.train import glibc_retain_freed_memory
 
         glibc_retain_freed_memory()
+    rss = {}
+    if not (args.only or args.no_rss):
+        rss = {side: peak_rss_child(side, args) for side in ("reference", "ours")}
     ref_step, ours_step, trainer, warm_s = build(args)
 
     if args.only:  # child: peak RSS of one side
@@ -253,10 +260,7 @@ def main(argv=None) -> int:
             "last_loss": round(rows[-1]["loss"], 4),
         }
 
-    table = {side: summary(rows) for side, rows in res.items()}
-    if not args.no_rss:
-        for side in table:
-            table[side] |= peak_rss_child(side, args)
+    table = {side: summary(rows) | rss.get(side, {}) for side, rows in res.items()}
     ratios = [x["ratio"] for x in rounds]
     result = info | {
         "rounds": rounds,
