@@ -207,10 +207,12 @@ def show_status(run: Path) -> int:
     except (OSError, ValueError):
         raise InputError(f"{path}: unreadable progress file") from None
     state, pid = rec.get("state", "?"), rec.get("pid")
-    if state in ("starting", "running", "trained") and pid and not _alive(int(pid)):
+    live_states = ("starting", "running", "trained")
+    stopped = state == "failed" or (state in live_states and bool(pid) and not _alive(int(pid)))
+    if stopped:
         failed = _last_line(run / LOG_FILE, "error:")
         state = f"stopped ({failed})" if failed else "stopped (killed or crashed; continue with --resume)"
-    elif state in ("starting", "running", "trained"):
+    elif state in live_states:
         state = f"{'testing' if state == 'trained' else state} (pid {pid})"
     print(f"{run}: {state}")
     if "step" in rec:
@@ -233,4 +235,10 @@ def show_status(run: Path) -> int:
         print(f"  updated {format_duration(ago)} ago")
     if (run / LOG_FILE).is_file():
         print(f"  log: {run / LOG_FILE}")
+    cmd = rec.get("command")
+    if stopped and isinstance(cmd, list) and "train" in cmd:
+        again = ["mmrphys", *cmd[cmd.index("train") :]]
+        if "--resume" not in again:
+            again.append("--resume")
+        print(f"  resume: {' '.join(again)} --background")
     return 0

@@ -244,17 +244,17 @@ class TrainForward(nn.Module):
         super().__init__()
         self.model = model
         self.precision = precision
-        self.device_type = device
+        self.device = device
 
     def forward(self, x: torch.Tensor, labels: dict | None = None) -> dict:
         m = self.model
         if self.precision == "fp32":
             out = m(x, labels=labels)
         elif hasattr(m, "forward_features") and hasattr(m, "forward_head"):
-            with autocast(self.device_type, self.precision):
+            with autocast(self.device, self.precision):
                 feats = m.forward_features(x)
             out = m.forward_head({k: v.float() for k, v in feats.items()}, labels)
         else:
-            with autocast(self.device_type, self.precision):
+            with autocast(self.device, self.precision):
                 out = m(x, labels=labels)
         return {k: v.float() for k, v in out.items()}
