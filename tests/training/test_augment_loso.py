@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from mmrphys.errors import ConfigError
 from mmrphys.signals import heart_rate
@@ -145,3 +146,41 @@ def test_summary_gives_mean_absolute_error_and_its_standard_error():
     assert r["estimate_mae_se"] == pytest.approx(np.std([2.0, 4.0], ddof=1) / np.sqrt(2))
     assert r["estimate_rmse"] == pytest.approx(np.sqrt(10.0))
     assert r["estimate_within3"] == 1
+
+
+class _Counting(torch.utils.data.Dataset):
+    """A deterministic 'rendered' dataset that counts its renderings."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def __len__(self):
+        return 3
+
+    def manifest_hash(self):
+        return "abc123"
+
+    def __getitem__(self, i):
+        self.calls += 1
+        rng = np.random.default_rng(i)
+        return {"frames": rng.random((3, 8, 9, 9), dtype=np.float32) * 255, "bvp": rng.random(8),
+                "rsp": rng.random(8), "id": f"reanimated/subject{i}/0-{i}"}
+
+
+def test_cached_items_render_once_and_rerender_damaged(tmp_path):
+    from mmrphys.training.data import CachedItems
+
+    base = _Counting()
+    ds = CachedItems(base, tmp_path)
+    first = [ds[i] for i in range(3)]
+    again = [ds[i] for i in range(3)]
+    assert base.calls == 3  # the second pass reads the files
+    for a, b in zip(first, again):
+        assert b["id"] == a["id"]
+        np.testing.assert_array_equal(b["frames"], a["frames"])  # stored exactly (npz, same dtype)
+        np.testing.assert_array_equal(b["bvp"], a["bvp"])
+    damaged = tmp_path / "abc123" / "000001.npz"
+    damaged.write_bytes(damaged.read_bytes()[:40])
+    np.testing.assert_array_equal(ds[1]["frames"], first[1]["frames"])
+    assert base.calls == 4  # the cut file was rendered again, and replaced whole
+    assert not list((tmp_path / "abc123").glob(".*tmp*"))

@@ -22,6 +22,7 @@ import hashlib
 import json
 import os
 import shutil
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -354,7 +355,51 @@ def read_video(entry: Entry, recording_id: str) -> TestVideo:
 
 #: ``name: reanimated`` options (``data.train[i].options``) and their defaults; ``params`` are
 #: :class:`mmrphys.synth.reanimate.RenderParams` fields.
-REANIMATED_DEFAULTS = {"n": 400, "seed": 0, "per_video": 4, "params": {}}
+REANIMATED_DEFAULTS = {"n": 400, "seed": 0, "per_video": 4, "params": {}, "per_subject": False,
+                       "cache_items": False}
+
+
+class CachedItems(torch.utils.data.Dataset):
+    """Items of a deterministic rendered dataset kept on disk after their first rendering.
+
+    ``root/<manifest hash>/<index>.npz``, each written to a temporary name and renamed, so a killed
+    run leaves whole items or none; an unreadable one is rendered again. Rendering a re-animated item
+    costs about 0.6 s of CPU, far more than a training step of MMRPhys-S or -M, so epochs after the
+    first and other runs on the same stills (leave-subjects-out folds) read them instead.
+    """
+
+    def __init__(self, dataset, root: Path):
+        self.dataset = dataset
+        self.folder = Path(root) / dataset.manifest_hash()
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def manifest_hash(self) -> str:
+        return self.dataset.manifest_hash()
+
+    def __getitem__(self, index: int) -> dict:
+        path = self.folder / f"{int(index):06d}.npz"
+        if path.is_file():
+            try:
+                with np.load(path, allow_pickle=False) as z:
+                    return {k: (str(z[k]) if k == "id" else z[k]) for k in z.files}
+            except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+                pass  # damaged: render it again below
+        item = self.dataset[index]
+        self.folder.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npz")
+        np.savez(tmp, **{k: (np.asarray(str(v)) if k == "id" else np.asarray(v)) for k, v in item.items()})
+        os.replace(tmp, path)
+        return item
+
+
+class _Joined(torch.utils.data.ConcatDataset):
+    """Concatenated rendered datasets that still name their data (``manifest_hash``)."""
+
+    def manifest_hash(self) -> str:
+        blob = "".join(d.manifest_hash() for d in self.datasets)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
 def reanimated_entry(spec: dict, size: int, chunk: int, cache_root=None, log=print) -> RenderedEntry:
@@ -394,7 +439,12 @@ def reanimated_entry(spec: dict, size: int, chunk: int, cache_root=None, log=pri
         params = RenderParams(**o["params"])
     except TypeError as err:
         raise ConfigError(f"data reanimated.options.params: {err}") from None
-    ds = ReanimatedDataset(bank, n=int(o["n"]), seed=int(o["seed"]), chunk=chunk, size=size, params=params)
+    def make(b):
+        d = ReanimatedDataset(b, n=int(o["n"]), seed=int(o["seed"]), chunk=chunk, size=size, params=params)
+        return CachedItems(d, bank_file.parent.parent / "reanimated-items") if o["cache_items"] else d
+
+    # per_subject: n clips from each subject's own stills, the same items whichever fold trains on them
+    ds = _Joined([make(bank.select([s])) for s in bank.subjects]) if o["per_subject"] else make(bank)
     log(f"[data] reanimated: {len(ds)} clips from {len(bank)} stills of {len(bank.subjects)} subjects")
     return RenderedEntry("reanimated", ds, list(bank.subjects), ds.manifest_hash())
 
