@@ -184,3 +184,16 @@ def test_cached_items_render_once_and_rerender_damaged(tmp_path):
     np.testing.assert_array_equal(ds[1]["frames"], first[1]["frames"])
     assert base.calls == 4  # the cut file was rendered again, and replaced whole
     assert not list((tmp_path / "abc123").glob(".*tmp*"))
+
+
+def test_joined_rendered_sets_keep_ids_unique(tmp_path):
+    from mmrphys.training.data import CachedItems, _Joined
+
+    class Named(_Counting):
+        ids = [f"reanimated/0-{i}" for i in range(3)]  # the same ids in each subject's set
+
+    parts = [CachedItems(Named(), tmp_path), CachedItems(Named(), tmp_path)]
+    joined = _Joined(parts, ["subject3", "subject4"])
+    assert len(joined) == 6 and len(set(joined.ids)) == 6
+    assert joined.ids[3] == "subject4:reanimated/0-0"
+    assert len(joined.manifest_hash()) == 16

@@ -378,6 +378,10 @@ class CachedItems(torch.utils.data.Dataset):
     def manifest_hash(self) -> str:
         return self.dataset.manifest_hash()
 
+    @property
+    def ids(self) -> list[str]:
+        return list(self.dataset.ids)
+
     def __getitem__(self, index: int) -> dict:
         path = self.folder / f"{int(index):06d}.npz"
         if path.is_file():
@@ -395,7 +399,15 @@ class CachedItems(torch.utils.data.Dataset):
 
 
 class _Joined(torch.utils.data.ConcatDataset):
-    """Concatenated rendered datasets that still name their data (``manifest_hash``)."""
+    """Concatenated rendered datasets, one per name, that still name their data and items."""
+
+    def __init__(self, datasets, names):
+        super().__init__(datasets)
+        self.names = list(names)
+
+    @property
+    def ids(self) -> list[str]:
+        return [f"{n}:{i}" for n, d in zip(self.names, self.datasets) for i in d.ids]
 
     def manifest_hash(self) -> str:
         blob = "".join(d.manifest_hash() for d in self.datasets)
@@ -444,7 +456,8 @@ def reanimated_entry(spec: dict, size: int, chunk: int, cache_root=None, log=pri
         return CachedItems(d, bank_file.parent.parent / "reanimated-items") if o["cache_items"] else d
 
     # per_subject: n clips from each subject's own stills, the same items whichever fold trains on them
-    ds = _Joined([make(bank.select([s])) for s in bank.subjects]) if o["per_subject"] else make(bank)
+    subs = bank.subjects
+    ds = _Joined([make(bank.select([s])) for s in subs], subs) if o["per_subject"] else make(bank)
     log(f"[data] reanimated: {len(ds)} clips from {len(bank)} stills of {len(bank.subjects)} subjects")
     return RenderedEntry("reanimated", ds, list(bank.subjects), ds.manifest_hash())
 
