@@ -11,13 +11,14 @@ import torch
 from numerics import check_within, errors, float32_relative_bound, float64_outputs, onnx_vs_float64
 
 from mmrphys import models
-from mmrphys.errors import WeightsError
+from mmrphys.errors import ConfigError, WeightsError
 from mmrphys.models import weights as shipped
 from mmrphys.models.checkpoints import (
     convert_state_dict,
     load_model,
     load_official,
     load_weights_into,
+    model_card,
     recognise,
     save_weights,
 )
@@ -62,8 +63,8 @@ EXPECTED = {
     "SCAMPS_MMRPhysLEF_BVP_RSP_RGBx180x72_FSAM_Epoch0.pth": ("mmrphys_lef", 3, ("bvp", "rsp"), "mmrphys"),
     LEF: ("mmrphys_lef", 3, ("bvp", "rsp"), "mmrphys"),
     SEF: ("mmrphys_sef", 3, ("bvp", "rsp"), "mmrphys"),
-    "PURE_PhysNet.pth": ("physnet", 3, ("bvp",), "baseline"),
-    "PURE_EfficientPhys_FSAM.pth": ("efficientphys", 3, ("bvp",), "baseline"),
+    "PURE_PhysNet.pth": ("physnet", 3, ("bvp",), "physnet"),
+    "PURE_EfficientPhys_FSAM.pth": ("efficientphys", 3, ("bvp",), "efficientphys"),
 }
 
 
@@ -207,15 +208,29 @@ def test_shipped_weights_registry(tmp_path, monkeypatch):
         load_model("default")
     folder = tmp_path / "weights"
     save_weights(models.create("mmrphys_sef"), folder / "tiny.pt", meta={"trained_on": "synth"})
-    (folder / "manifest.json").write_text(
-        '{"default": "tiny", "weights": [{"name": "tiny", "file": "tiny.pt", '
+    (folder / "catalogue.json").write_text(
+        '{"default": "tiny", "weights": [{"name": "tiny", "kind": "ours", "file": "tiny.pt", '
         '"card": {"model": "mmrphys_sef", "license": "MIT"}}]}'
     )
     monkeypatch.setattr(shipped, "WEIGHTS_DIR", folder)
     assert list(shipped.list_weights()) == ["tiny"]
     assert shipped.get_weights("default").path == Path(folder / "tiny.pt")
-    card = shipped.model_card("tiny")
+    card = model_card("tiny")
     assert card["license"] == "MIT" and card["trained_on"] == "synth" and card["model"] == "mmrphys_sef"
     assert load_model("default").input_size == 9
-    with pytest.raises(WeightsError, match="unknown weights 'huge'; shipped weights: tiny"):
+    with pytest.raises(WeightsError, match="unknown weights 'huge'; known: tiny"):
         load_model("huge")
+
+
+def test_create_records_how_a_model_was_built(tmp_path):
+    from mmrphys.models.physnet import PhysNet
+
+    net = models.create("physnet", frames=160)
+    assert net.mmrphys_config == {"name": "physnet", "kwargs": {"frames": 160}}
+    path = save_weights(net, tmp_path / "physnet.pt")  # any registered model saves, no per-class code
+    obj = torch.load(path, weights_only=True)
+    assert (obj["model"], obj["kwargs"]) == ("physnet", {"frames": 160})
+    assert load_model(path).frames == 160
+    with pytest.raises(ConfigError, match="build it with mmrphys.models.create"):
+        save_weights(PhysNet(), tmp_path / "bare.pt")
+    assert not (tmp_path / "bare.pt").exists()

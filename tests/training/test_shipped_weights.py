@@ -6,7 +6,7 @@ import numpy as np
 
 from mmrphys.faces import crop_resize, square_box
 from mmrphys.models import weights
-from mmrphys.models.checkpoints import load_model
+from mmrphys.models.checkpoints import load_model, model_card
 from mmrphys.signals.rates import heart_rate
 from mmrphys.synth.clip import Effects, draw_face, physiology, random_look, render_frames
 from mmrphys.training.evaluate import predict_video
@@ -14,7 +14,7 @@ from mmrphys.training.evaluate import predict_video
 
 def test_default_weights_are_registered_with_a_card():
     assert weights.default_name() == "mmrphys_lef_ubfc4_synth"
-    card = weights.model_card("default")
+    card = model_card("default")
     assert card["model"] == "mmrphys_lef" and "research use only" in card["license"]
     assert set(card["held_out"]).isdisjoint(card["config"]["data"]["train"][0]["subjects"])
     assert all(ds["path"] is None for ds in card["config"]["data"]["train"])  # no machine paths shipped

@@ -4,6 +4,7 @@ examples:
   mmrphys evaluate runs/default --data ubfc-rppg=../shared/data/ubfc-rppg-mini
   mmrphys evaluate model.pt --data ubfc-rppg=DIR --subjects subject3 subject4 --out eval/
   mmrphys evaluate SCAMPS_MMRPhysLEF_BVP_RSP_RGBx180x72_SFSAM_Label_Epoch0.pth --data ubfc-rppg=DIR
+  mmrphys evaluate pure-mmrphys --data ubfc-rppg=DIR     named weights ('mmrphys weights list'), fetched once
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ def add_parser(sub) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument(
-        "target", metavar="RUN_OR_WEIGHTS", help="run folder (from 'mmrphys train') or weights file"
+        "target", metavar="RUN_OR_WEIGHTS",
+        help="run folder (from 'mmrphys train'), weights file or named weights ('mmrphys weights list')",
     )
     p.add_argument(
         "--data",
@@ -45,6 +47,13 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
+    from pathlib import Path
+
     from mmrphys.training.runner import evaluate_main
 
+    if not Path(args.target).exists():
+        from mmrphys.models.weights import find, resolve_weights
+
+        if find(args.target) is not None:  # a named weights (other missing paths: evaluate_main says)
+            args.target = str(resolve_weights(args.target, download=True))
     return evaluate_main(args)

@@ -5,6 +5,7 @@ from __future__ import annotations
 _EPILOG = """examples:
   mmrphys export-onnx --weights run/model.pt --out model.onnx
   mmrphys export-onnx --weights SCAMPS_MMRPhysLEF_BVP_RSP_RGBx180x72_SFSAM_Label_Epoch0.pth --out lef.onnx
+  mmrphys export-onnx --weights pure-mmrphys --out pure.onnx        named weights, fetched once
   mmrphys export-onnx --model mmrphys_sef --out sef_random.onnx     (untrained weights, for tooling)"""
 
 
@@ -20,7 +21,8 @@ def add_parser(sub) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--weights", help="weights file (ours or the authors' .pth) or a shipped weights name")
+    src.add_argument("--weights", help="weights file (ours or the authors' .pth) or named weights "
+                     "('mmrphys weights list'; a remote one is downloaded once)")
     src.add_argument("--model", help="registered model name, exported with untrained weights")
     p.add_argument("--out", required=True, help="output .onnx path")
     p.add_argument("--frames", type=int, default=None, help="frames of the tracing example (default 181)")

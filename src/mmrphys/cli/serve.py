@@ -13,9 +13,10 @@ def add_parser(sub) -> None:
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1, this machine only)")
     p.add_argument("--no-browser", action="store_true", help="do not open a browser tab")
-    p.add_argument("--model", default=None, metavar="PATH",
-                   help="ONNX file or weights file to run (default: the shipped default weights, "
-                        "exported to ONNX once and cached)")
+    p.add_argument("--model", "--weights", dest="model", default=None, metavar="PATH_OR_NAME",
+                   help="ONNX file, weights file or named weights ('mmrphys weights list'; a remote one is "
+                        "downloaded once) to run (default: the shipped default weights, exported to ONNX "
+                        "once and cached)")
     p.add_argument("--verbose", action="store_true", help="log every request")
     p.set_defaults(func=run)
 
@@ -23,4 +24,8 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     from mmrphys.web import serve_main
 
+    if args.model:
+        from mmrphys.models.weights import resolve_weights
+
+        args.model = str(resolve_weights(args.model, download=True))
     return serve_main(args)

@@ -4,6 +4,7 @@ examples:
   mmrphys train configs/default/mmrphys_lef_default.yaml --data ubfc-rppg=../shared/data/ubfc-rppg-mini
   mmrphys train CONFIG --out runs/x --resume          continue an interrupted run
   torchrun --nproc_per_node 2 -m mmrphys train CONFIG --data pure=/data/PURE     the same, on 2 GPUs
+  mmrphys train CONFIG --data ubfc-rppg=DIR --weights scamps-lef     start from named weights (model.init)
 """
 
 from __future__ import annotations
@@ -36,10 +37,18 @@ def add_parser(sub) -> None:
         help="override a config value, e.g. --set train.epochs=2 (repeatable)",
     )
     p.add_argument("--no-test", action="store_true", help="skip the test protocol after training")
+    p.add_argument("--weights", default=None, metavar="PATH_OR_NAME",
+                   help="initial weights: a file or named weights ('mmrphys weights list'; a remote one is "
+                        "downloaded once); the same as --set model.init=...")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
+    import json
+
     from mmrphys.training.runner import train_main
+
+    if args.weights:  # a JSON string is a YAML string: any path or name passes --set unchanged
+        args.set = [*args.set, f"model.init={json.dumps(args.weights)}"]
 
     return train_main(args)

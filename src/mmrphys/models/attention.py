@@ -29,12 +29,14 @@ block of consecutive time steps of one channel rather than one time step. ``layo
 from __future__ import annotations
 
 import math
+import re
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from mmrphys.errors import ConfigError, InputError
+from mmrphys.models.registry import name_hint
 
 KINDS = ("none", "fsam", "tsfm", "grbf")
 LAYOUTS = ("reference", "time_major")
@@ -275,3 +277,37 @@ class Head(nn.Module):
 
     def forward(self, feats: list[torch.Tensor], label: torch.Tensor | None = None, aux: dict | None = None):
         return self.forward_from_embedding(self.embed(feats), label, aux)
+
+
+# ----------------------------------------------------------------------------- official checkpoints
+def head_key_rules(official: str, ours: str) -> tuple[tuple[str, str], ...]:
+    """Key rules from the authors' head ``official`` (``rppg_head``, ``rBr_head``) onto our :class:`Head`.
+
+    Their attention is ``fsam.pre_conv_block.0`` (conv with bias), ``fsam.post_conv_block.0.conv`` and
+    ``.1``; their final stack is ``final_layer.<i>`` (``conv_block_3d.0`` inside a ConvBlock3D).
+    """
+    o = re.escape(official)
+    return (
+        (rf"^{o}\.fsam\.pre_conv_block\.0\.(weight|bias)$", rf"{ours}.attention.pre.\1"),
+        (rf"^{o}\.fsam\.post_conv_block\.0\.conv\.weight$", f"{ours}.attention.post1.weight"),
+        (rf"^{o}\.fsam\.post_conv_block\.1\.weight$", f"{ours}.attention.post2.weight"),
+        (rf"^{o}\.final_layer\.(\d+)\.conv_block_3d\.0\.weight$", rf"{ours}.final.\1.conv.weight"),
+        (rf"^{o}\.final_layer\.(\d+)\.weight$", rf"{ours}.final.\1.weight"),
+    )
+
+
+def official_attention(keys, hints: dict, default: str) -> tuple[str, str]:
+    """``(kind, note)``: the attention an official checkpoint was trained with.
+
+    Attention weights (``*.fsam.*``) tell *that* one was used, not which: FSAM, TSFM and GRBF have
+    the same weights. The kind comes from ``hints["attention"]``, else the file name (``RBF``,
+    ``SFSAM_Label``/``TSFM``, ``FSAM``), else ``default``. None of them changes the eval network.
+    """
+    if not any(".fsam." in k for k in keys):
+        return "none", "attention: none (no fsam weights)"
+    if hints.get("attention"):
+        return hints["attention"], f"attention: {hints['attention']} (argument)"
+    hinted = name_hint(hints.get("file", ""), {"grbf": r"RBF", "tsfm": r"SFSAM_Label|TSFM", "fsam": r"FSAM"})
+    if hinted:
+        return hinted, f"attention: {hinted} (fsam weights; kind from file name)"
+    return default, f"attention: {default} (fsam weights; kind not recorded, default)"

@@ -2,16 +2,20 @@
 
 * :func:`load_official` reads an authors' ``.pth`` (MMRPhys, FactorizePhys, PhysNet, EfficientPhys),
   recognises the architecture from its keys and shapes, maps the keys onto our modules and loads
-  them strictly: any unexpected, missing or mis-shaped tensor raises :class:`WeightsError`. The
-  only keys dropped are the LNF/LLF experimental blood-pressure head ``rBP_head.*`` (with a warning
-  naming it), which is not part of the paper.
+  them strictly: any unexpected, missing or mis-shaped tensor raises :class:`WeightsError`. What is
+  specific to an architecture (which keys mean it, how they map, what is dropped: the LNF/LLF
+  experimental blood-pressure head ``rBP_head.*``, with a warning naming it) is data beside each
+  model (:class:`mmrphys.models.registry.OfficialKeys`); this module is the generic machinery.
 * :func:`save_weights` / :func:`load_model` handle our format, a dict
-  ``{"format": "mmrphys-weights", "model": name, "kwargs": {...}, "state_dict": {...}, "meta": {...}}``.
+  ``{"format": "mmrphys-weights", "model": name, "kwargs": {...}, "state_dict": {...}, "meta": {...}}``;
+  name and kwargs are what :func:`mmrphys.models.create` recorded on the model (``mmrphys_config``).
+* :func:`load_model` takes a file or a catalogue name (:mod:`mmrphys.models.weights`).
 
 What keys cannot tell. Sizes L/M/S have identical weight shapes, and FSAM/TSFM/GRBF attention
 weights are identical too; for these two facts only, ``load_official`` takes ``size=`` /
-``attention=`` arguments and otherwise reads a hint from the file name (``MMRPhysSEF``, ``x9``,
-``SFSAM_Label``, ``RBF``, ...), falling back to L and TSFM (MMRPhys) or FSAM (FactorizePhys).
+``attention=`` arguments and otherwise the recognisers read a hint from the file name
+(``MMRPhysSEF``, ``x9``, ``SFSAM_Label``, ``RBF``, ...), falling back to L and TSFM (MMRPhys) or
+FSAM (FactorizePhys).
 Neither choice changes the eval-mode network of a given size.
 """
 
@@ -26,63 +30,10 @@ import torch
 from torch import nn
 
 from mmrphys.errors import ConfigError, WeightsError
+from mmrphys.models import registry
+from mmrphys.models import weights as catalogue
 
 FORMAT = "mmrphys-weights"
-
-# Official MMRPhys key layout (multi-task code, and the LNF/LLF files) → ours.
-_MMRPHYS_RULES = [
-    (
-        r"^(rgb_|thermal_)?(bvp|rsp)_feature_extractor\.\1?\2_feature_extractor\.(\d+)\.conv_block_3d\.0\.weight$",
-        lambda m: f"{m[2]}_extractors.{1 if m[1] == 'thermal_' else 0}.{m[3]}.conv.weight",
-    ),
-    (
-        r"^rppg_head\.conv_layer(_rgb|_thermal)?\.(\d+)\.conv_block_3d\.0\.weight$",
-        lambda m: f"bvp_head.convs.{1 if m[1] == '_thermal' else 0}.{m[2]}.conv.weight",
-    ),
-    (
-        r"^rBr_head\.conv_block(_rgb|_thermal)?\.(\d+)\.conv_block_3d\.0\.weight$",
-        lambda m: f"rsp_head.convs.{1 if m[1] == '_thermal' else 0}.{m[2]}.conv.weight",
-    ),
-]
-# Shared by MMRPhys and FactorizePhys heads: attention and final layers.
-_HEAD_RULES = [
-    (
-        r"^(rppg|rBr)_head\.fsam\.pre_conv_block\.0\.(weight|bias)$",
-        lambda m: f"{_HEAD[m[1]]}.attention.pre.{m[2]}",
-    ),
-    (
-        r"^(rppg|rBr)_head\.fsam\.post_conv_block\.0\.conv\.weight$",
-        lambda m: f"{_HEAD[m[1]]}.attention.post1.weight",
-    ),
-    (
-        r"^(rppg|rBr)_head\.fsam\.post_conv_block\.1\.weight$",
-        lambda m: f"{_HEAD[m[1]]}.attention.post2.weight",
-    ),
-    (
-        r"^(rppg|rBr)_head\.final_layer\.(\d+)\.conv_block_3d\.0\.weight$",
-        lambda m: f"{_HEAD[m[1]]}.final.{m[2]}.conv.weight",
-    ),
-    (r"^(rppg|rBr)_head\.final_layer\.(\d+)\.weight$", lambda m: f"{_HEAD[m[1]]}.final.{m[2]}.weight"),
-]
-_HEAD = {"rppg": "bvp_head", "rBr": "rsp_head"}
-# The earlier single-task BVP layout (PURE/iBVP/UBFC "MMRPhys_SFSAM_Label" files): the last two
-# extractor blocks and one head block are the first three blocks of today's head.
-_OLD_BVP_MOVES = {
-    "bvp_feature_extractor.bvp_feature_extractor.4.": "bvp_head.convs.0.0.",
-    "bvp_feature_extractor.bvp_feature_extractor.5.": "bvp_head.convs.0.1.",
-    "rppg_head.conv_layer.1.": "bvp_head.convs.0.2.",
-}
-_FACTORIZEPHYS_RULES = [
-    (
-        r"^rppg_feature_extractor\.FeatureExtractor\.(\d+)\.conv_block_3d\.0\.weight$",
-        lambda m: f"extractor.{m[1]}.conv.weight",
-    ),
-    (
-        r"^rppg_head\.conv_block\.(\d+)\.conv_block_3d\.0\.weight$",
-        lambda m: f"bvp_head.convs.0.{m[1]}.conv.weight",
-    ),
-]
-_DROPPED_PREFIXES = {"rBP_head.": "experimental blood-pressure head (not part of the paper)"}
 
 
 @dataclass
@@ -102,6 +53,10 @@ def _read(path) -> dict:
     path = Path(path)
     if not path.is_file():
         raise WeightsError(f"{path}: no such weights file")
+    if path.suffix.lower() == ".onnx":
+        raise WeightsError(
+            f"{path}: an ONNX export, not PyTorch weights; run it with onnxruntime or 'mmrphys serve --model'"
+        )
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 - any unpickling failure is the user's file problem
@@ -113,140 +68,58 @@ def _read(path) -> dict:
 
 
 def _strip_prefix(state: dict) -> dict:
-    out = {}
-    for k, v in state.items():
-        k = k[len("module.") :] if k.startswith("module.") else k
-        out[k] = v
-    return out
-
-
-def _hint(path: Path, patterns: dict[str, str]) -> str | None:
-    name = path.name
-    for value, pattern in patterns.items():
-        if re.search(pattern, name):
-            return value
-    return None
+    return {(k[len("module.") :] if k.startswith("module.") else k): v for k, v in state.items()}
 
 
 # ----------------------------------------------------------------------------- recognition
 def recognise(
     path, state: dict | None = None, size: str | None = None, attention: str | None = None
 ) -> OfficialInfo:
-    """Recognise the architecture of an official checkpoint from its keys and shapes."""
+    """Recognise the architecture of an official checkpoint from its keys and shapes.
+
+    Each registered :class:`~mmrphys.models.registry.OfficialKeys` is asked in turn; ``size`` and
+    ``attention`` settle what keys cannot tell (otherwise a hint from the file name, or a default).
+    """
     path = Path(path)
     sd = _strip_prefix(state if state is not None else _read(path))
-    keys = set(sd)
-    has_attention = any(".fsam." in k for k in keys)
-
-    def attn_kind(default: str) -> tuple[str, str]:
-        if not has_attention:
-            return "none", "attention: none (no fsam weights)"
-        if attention:
-            return attention, f"attention: {attention} (argument)"
-        hinted = _hint(path, {"grbf": r"RBF", "tsfm": r"SFSAM_Label|TSFM", "fsam": r"FSAM"})
-        if hinted:
-            return hinted, f"attention: {hinted} (fsam weights; kind from file name)"
-        return default, f"attention: {default} (fsam weights; kind not recorded, default)"
-
-    if any(k.startswith("rppg_feature_extractor.FeatureExtractor.") for k in keys):
-        w0 = sd.get("rppg_feature_extractor.FeatureExtractor.0.conv_block_3d.0.weight")
-        if w0 is None:
-            raise WeightsError(f"{path}: FactorizePhys-like keys but no first extractor conv")
-        kind, note = attn_kind("fsam")
-        kwargs = {"in_channels": int(w0.shape[1]), "attention": kind}
-        return OfficialInfo(str(path), "factorizephys", kwargs, "factorizephys", [note])
-
-    mm_prefixes = (
-        "bvp_feature_extractor.",
-        "rsp_feature_extractor.",
-        "rgb_bvp_feature_extractor.",
-        "rgb_rsp_feature_extractor.",
-        "thermal_bvp_feature_extractor.",
-        "thermal_rsp_feature_extractor.",
-    )
-    if any(k.startswith(mm_prefixes) for k in keys):
-        late = any(k.startswith(("rgb_", "thermal_")) for k in keys)
-        tasks = tuple(
-            t for t, h in (("bvp", "rppg_head."), ("rsp", "rBr_head.")) if any(k.startswith(h) for k in keys)
-        )
-        old = "bvp_feature_extractor.bvp_feature_extractor.4.conv_block_3d.0.weight" in keys
-        notes = []
-        if late:
-            fusion, in_ch = "LF", 4
-        else:
-            cin = {
-                t: int(sd[f"{t}_feature_extractor.{t}_feature_extractor.0.conv_block_3d.0.weight"].shape[1])
-                for t in tasks
-                if f"{t}_feature_extractor.{t}_feature_extractor.0.conv_block_3d.0.weight" in sd
-            }
-            if cin.get("bvp") == 3 and cin.get("rsp") == 1:
-                fusion, in_ch = "NF", 4
-            elif len(set(cin.values())) == 1:
-                fusion, in_ch = "EF", next(iter(cin.values()))
-            else:
-                raise WeightsError(f"{path}: branch input channels {cin} match no MMRPhys fusion variant")
-        if size:
-            sz, how = size.upper(), "argument"
-        else:
-            hinted = _hint(
-                path, {"S": r"MMRPhysS|x9(?!\d)", "M": r"MMRPhysM|x36(?!\d)", "L": r"MMRPhysL|x72(?!\d)"}
-            )
-            sz, how = (hinted, "file name") if hinted else ("L", "default; weights do not encode it")
-        notes.append(f"size: {sz} ({how})")
-        kind, note = attn_kind("tsfm")
-        notes.append(note)
-        if old:
-            notes.append("key layout: earlier single-task BVP code")
-        name = f"mmrphys_{sz.lower()}{fusion.lower()}"
-        kwargs = {"tasks": tasks, "in_channels": in_ch, "attention": kind}
-        return OfficialInfo(str(path), name, kwargs, "mmrphys_old" if old else "mmrphys", notes)
-
-    if any(k.startswith("ConvBlock1.") for k in keys) and any(k.startswith("upsample") for k in keys):
-        return OfficialInfo(str(path), "physnet", {}, "baseline", ["PhysNet keys (ConvBlock1..9, upsample)"])
-    if any(k.startswith("motion_conv1.") for k in keys):
-        fsam = any(k.startswith("feature_factorizer.") for k in keys)
-        kwargs = {"attention": "fsam"} if fsam else {}
-        return OfficialInfo(
-            str(path),
-            "efficientphys",
-            kwargs,
-            "baseline",
-            ["EfficientPhys keys (motion_conv*)" + (" with FSAM" if fsam else "")],
-        )
-    sample = ", ".join(sorted(keys)[:4])
+    hints = {"file": path.name, "size": size, "attention": attention}
+    for keys in registry.official_keys().values():
+        found = keys.recognise(sd, hints)
+        if found is not None:
+            model, kwargs, notes = found
+            return OfficialInfo(str(path), model, kwargs, keys.layout, list(notes))
+    sample = ", ".join(sorted(sd)[:4])
     raise WeightsError(f"{path}: keys match no known architecture (first keys: {sample})")
 
 
 # ----------------------------------------------------------------------------- conversion
 def convert_state_dict(state: dict, layout: str, path: str = "<state dict>") -> tuple[dict, list[str]]:
-    """Map official keys onto ours for ``layout``; returns ``(state_dict, dropped_keys)``.
+    """Map official keys onto ours with the rules of ``layout``; returns ``(state_dict, dropped_keys)``.
 
     Unknown keys raise :class:`WeightsError` (strictness about unexpected keys).
     """
-    sd = _strip_prefix(state)
-    if layout == "baseline":
-        return sd, []
-    rules = (_FACTORIZEPHYS_RULES if layout == "factorizephys" else _MMRPHYS_RULES) + _HEAD_RULES
+    layouts = registry.official_keys()
+    if layout not in layouts:
+        raise WeightsError(f"{path}: unknown key layout {layout!r}; known: {', '.join(layouts)}")
+    keys = layouts[layout]
+    rules = [(re.compile(pattern), template) for pattern, template in keys.rules]
     out, dropped, unexpected = {}, [], []
-    for key, value in sd.items():
-        if any(key.startswith(p) for p in _DROPPED_PREFIXES):
+    for key, value in _strip_prefix(state).items():
+        if key.startswith(tuple(keys.drop)):
             dropped.append(key)
             continue
-        if layout == "mmrphys_old":
-            for old, new in _OLD_BVP_MOVES.items():
-                if key.startswith(old):
-                    key = new + key[len(old) :].replace("conv_block_3d.0.", "conv.")
-                    break
-            if key.startswith("bvp_head."):
-                out[key] = value
-                continue
-        for pattern, repl in rules:
-            m = re.match(pattern, key)
-            if m:
-                out[repl(m)] = value
-                break
-        else:
+        if keys.identity:
+            out[key] = value
+            continue
+        moved = next((new + key[len(old) :] for old, new in keys.moves if key.startswith(old)), None)
+        if moved is not None:
+            out[moved] = value
+            continue
+        match = next((m.expand(t) for r, t in rules if (m := r.fullmatch(key))), None)
+        if match is None:
             unexpected.append(key)
+        else:
+            out[match] = value
     if unexpected:
         raise WeightsError(f"{path}: unexpected keys for this architecture: {', '.join(unexpected[:6])}")
     return out, dropped
@@ -287,24 +160,22 @@ def load_official(
     ``kwargs`` go to the model constructor (e.g. ``layout=``, ``dropout=``). With
     ``return_info=True`` returns ``(model, OfficialInfo)``.
     """
-    from mmrphys import models
-
     path = Path(path)
     state = _read(path)
     info = recognise(path, state, size=size, attention=attention)
     mapped, dropped = convert_state_dict(state, info.layout, str(path))
-    for prefix, why in _DROPPED_PREFIXES.items():
+    for prefix, why in registry.official_keys()[info.layout].drop.items():
         n = sum(k.startswith(prefix) for k in dropped)
         if n:
             warnings.warn(f"{path.name}: dropped {n} tensors of {prefix.rstrip('.')} ({why})", stacklevel=2)
     info.dropped = dropped
-    if info.model not in models.list_models():
+    if info.model not in registry.list_models():
         raise WeightsError(
             f"{path}: recognised as {info.model!r}, but that model is not available in this build "
             "(mmrphys.models has no such module yet)"
         )
     try:
-        model = models.create(info.model, **{**info.kwargs, **kwargs})
+        model = registry.create(info.model, **{**info.kwargs, **kwargs})
     except ConfigError as err:
         raise WeightsError(f"{path}: cannot build {info.model} with {info.kwargs}: {err}") from None
     load_state_strict(model, mapped, str(path))
@@ -314,23 +185,15 @@ def load_official(
 
 # ----------------------------------------------------------------------------- our format
 def model_name_and_kwargs(model: nn.Module) -> tuple[str, dict]:
-    """Registry name and constructor kwargs of one of our models (for :func:`save_weights`)."""
-    from mmrphys.models.factorizephys import FactorizePhys
-    from mmrphys.models.mmrphys import MMRPhys
-
-    if isinstance(model, MMRPhys):
-        cfg = dict(model.config)
-        name = f"mmrphys_{cfg.pop('size').lower()}{cfg.pop('fusion').lower()}"
-        cfg["tasks"] = list(cfg["tasks"])
-        return name, cfg
-    if isinstance(model, FactorizePhys):
-        cfg = dict(model.config)
-        cfg.pop("tasks", None)
-        return "factorizephys", cfg
-    name = getattr(model, "registry_name", None) or getattr(model, "model_name", None)
-    if not name:
-        raise ConfigError(f"cannot tell the registry name of {type(model).__name__}; set .registry_name")
-    return name, dict(getattr(model, "config", {}) or {})
+    """Registry name and constructor kwargs of a model built by :func:`mmrphys.models.create`."""
+    cfg = getattr(model, "mmrphys_config", None)
+    if not cfg:
+        raise ConfigError(
+            f"cannot tell how this {type(model).__name__} was built; "
+            "build it with mmrphys.models.create(name, ...)"
+        )
+    kwargs = {k: list(v) if isinstance(v, tuple) else v for k, v in cfg["kwargs"].items()}
+    return cfg["name"], kwargs
 
 
 def save_weights(
@@ -381,31 +244,41 @@ def load_weights_into(model: nn.Module, path) -> dict:
     return obj.get("meta", {})
 
 
-def load_model(path_or_name, **overrides) -> nn.Module:
-    """A ready model (eval mode) from a weights file (ours or official) or a shipped weights name.
+def load_model(
+    path_or_name, *, download: bool = True, progress: bool | None = None, **overrides
+) -> nn.Module:
+    """A ready model (eval mode) from a weights file (ours or official) or a catalogue name.
 
-    ``"default"`` and other names come from :mod:`mmrphys.models.weights`; ``overrides`` replace
-    constructor kwargs recorded in the file (e.g. ``attention_at_inference=``).
+    Names (``"default"``, ``PURE_MMRPhys_SFSAM_Label_Epoch9``, ``pure-mmrphys``, ...) are resolved by
+    :func:`mmrphys.models.weights.resolve_weights`: naming a remote entry downloads it once into the
+    cache (``download=False`` refuses instead). ``overrides`` replace constructor kwargs recorded in
+    the file (e.g. ``attention_at_inference=``).
     """
-    from mmrphys import models
-    from mmrphys.models import weights as shipped
-
-    p = Path(str(path_or_name))
-    if not p.is_file():
-        if p.suffix or "/" in str(path_or_name) or "\\" in str(path_or_name):
-            raise WeightsError(f"{path_or_name}: no such weights file")
-        p = shipped.get_weights(str(path_or_name)).path
+    p = catalogue.resolve_weights(path_or_name, download=download, progress=progress)
     obj = _read(p)
     if obj.get("format") != FORMAT:
         return load_official(p, **overrides)
     name = obj["model"]
-    if name not in models.list_models():
+    if name not in registry.list_models():
         raise WeightsError(f"{p}: weights are for model {name!r}, which is not registered")
     kwargs = {**obj.get("kwargs", {}), **overrides}
     try:
-        model = models.create(name, **kwargs)
+        model = registry.create(name, **kwargs)
     except (ConfigError, TypeError) as err:
         raise WeightsError(f"{p}: cannot build {name} with {kwargs}: {err}") from None
     load_state_strict(model, obj["state_dict"], str(p))
     model.weights_meta = obj.get("meta", {})
     return model.eval()
+
+
+def model_card(name: str = "default") -> dict:
+    """The card of named weights: the catalogue entry, merged with the ``meta`` stored in our files."""
+    w = catalogue.get_weights(name)
+    obj = read_weights(w.path) if w.kind == "ours" else {}
+    return {
+        "name": w.name,
+        "model": obj.get("model", w.model),
+        "kwargs": obj.get("kwargs", w.architecture.get("kwargs", {})),
+        **obj.get("meta", {}),
+        **w.card,
+    }

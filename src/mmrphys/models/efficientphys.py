@@ -42,7 +42,7 @@ from mmrphys.models.baselines_common import (
     temporal_shift,
     time_diff,
 )
-from mmrphys.models.registry import register_model
+from mmrphys.models.registry import OfficialKeys, register_model, register_official_keys
 
 ATTENTIONS = ("sasn", "fsam", "none")
 
@@ -211,3 +211,15 @@ def efficientphys(
     return EfficientPhys(
         in_channels=in_channels, input_size=input_size, attention=attention, frame_depth=frame_depth
     )
+
+
+def _recognise(state: dict, hints: dict):
+    if not any(k.startswith("motion_conv1.") for k in state):
+        return None
+    fsam = any(k.startswith("feature_factorizer.") for k in state)
+    note = "EfficientPhys keys (motion_conv*)" + (" with FSAM" if fsam else "")
+    return "efficientphys", {"attention": "fsam"} if fsam else {}, [note]
+
+
+# The authors' EfficientPhys checkpoints (toolbox and FactorizePhys release) use our parameter names.
+register_official_keys(OfficialKeys("efficientphys", _recognise, identity=True))

@@ -19,10 +19,16 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from mmrphys.errors import ConfigError
-from mmrphys.models.attention import FactorizationAttention, Head, check_attention
+from mmrphys.errors import ConfigError, WeightsError
+from mmrphys.models.attention import (
+    FactorizationAttention,
+    Head,
+    check_attention,
+    head_key_rules,
+    official_attention,
+)
 from mmrphys.models.layers import ConvBlock3D, DiffNormalize, check_clip, conv_stack
-from mmrphys.models.registry import register_model
+from mmrphys.models.registry import OfficialKeys, register_model, register_official_keys
 
 _P0, _P1, _S2 = (1, 0, 0), (1, 1, 1), (1, 2, 2)
 EXTRACTOR = [
@@ -120,3 +126,28 @@ class FactorizePhys(nn.Module):
 def factorizephys(**kw) -> FactorizePhys:
     """FactorizePhys, 72×72 (default Base; ``attention="fsam"`` for the paper's FSAM model)."""
     return FactorizePhys(**kw)
+
+
+# ----------------------------------------------------------------------------- official checkpoints
+_EXTRACTOR = "rppg_feature_extractor.FeatureExtractor."
+OFFICIAL_RULES = (
+    (
+        r"^rppg_feature_extractor\.FeatureExtractor\.(\d+)\.conv_block_3d\.0\.weight$",
+        r"extractor.\1.conv.weight",
+    ),
+    (r"^rppg_head\.conv_block\.(\d+)\.conv_block_3d\.0\.weight$", r"bvp_head.convs.0.\1.conv.weight"),
+    *head_key_rules("rppg_head", "bvp_head"),
+)
+
+
+def _recognise(state: dict, hints: dict):
+    if not any(k.startswith(_EXTRACTOR) for k in state):
+        return None
+    first = state.get(f"{_EXTRACTOR}0.conv_block_3d.0.weight")
+    if first is None:
+        raise WeightsError(f"{hints.get('file')}: FactorizePhys-like keys but no first extractor conv")
+    attention, note = official_attention(state, hints, "fsam")
+    return "factorizephys", {"in_channels": int(first.shape[1]), "attention": attention}, [note]
+
+
+register_official_keys(OfficialKeys("factorizephys", _recognise, OFFICIAL_RULES))

@@ -26,10 +26,16 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from mmrphys.errors import ConfigError
-from mmrphys.models.attention import FactorizationAttention, Head, check_attention
+from mmrphys.errors import ConfigError, WeightsError
+from mmrphys.models.attention import (
+    FactorizationAttention,
+    Head,
+    check_attention,
+    head_key_rules,
+    official_attention,
+)
 from mmrphys.models.layers import ConvBlock3D, DiffNormalize, check_clip, conv_stack
-from mmrphys.models.registry import register_model
+from mmrphys.models.registry import OfficialKeys, name_hint, register_model, register_official_keys
 
 TASKS = ("bvp", "rsp")
 _P0 = (1, 0, 0)  # temporal "same", spatially valid
@@ -283,3 +289,70 @@ def mmrphys_mlf(**kw) -> MMRPhys:
 def mmrphys_slf(**kw) -> MMRPhys:
     """MMRPhys-S, late fusion (4 channels)."""
     return _variant("S", "LF", **kw)
+
+
+# ----------------------------------------------------------------------------- official checkpoints
+# The authors' key layout (multi-task code; LNF/LLF files) onto ours: a single or RGB stream is index
+# 0 of each ModuleList, a thermal stream index 1.
+_CONV = r"conv_block_3d\.0\.weight"
+OFFICIAL_RULES = (
+    (
+        rf"^(?:rgb_)?(bvp|rsp)_feature_extractor\.(?:rgb_)?\1_feature_extractor\.(\d+)\.{_CONV}$",
+        r"\1_extractors.0.\2.conv.weight",
+    ),
+    (
+        rf"^thermal_(bvp|rsp)_feature_extractor\.thermal_\1_feature_extractor\.(\d+)\.{_CONV}$",
+        r"\1_extractors.1.\2.conv.weight",
+    ),
+    (rf"^rppg_head\.conv_layer(?:_rgb)?\.(\d+)\.{_CONV}$", r"bvp_head.convs.0.\1.conv.weight"),
+    (rf"^rppg_head\.conv_layer_thermal\.(\d+)\.{_CONV}$", r"bvp_head.convs.1.\1.conv.weight"),
+    (rf"^rBr_head\.conv_block(?:_rgb)?\.(\d+)\.{_CONV}$", r"rsp_head.convs.0.\1.conv.weight"),
+    (rf"^rBr_head\.conv_block_thermal\.(\d+)\.{_CONV}$", r"rsp_head.convs.1.\1.conv.weight"),
+    *head_key_rules("rppg_head", "bvp_head"),
+    *head_key_rules("rBr_head", "rsp_head"),
+)
+# The earlier single-task BVP code (PURE/iBVP "MMRPhys_SFSAM_Label" files): its last two extractor
+# blocks and one head block are the first three blocks of today's head.
+OLD_BVP_MOVES = (
+    ("bvp_feature_extractor.bvp_feature_extractor.4.conv_block_3d.0.", "bvp_head.convs.0.0.conv."),
+    ("bvp_feature_extractor.bvp_feature_extractor.5.conv_block_3d.0.", "bvp_head.convs.0.1.conv."),
+    ("rppg_head.conv_layer.1.conv_block_3d.0.", "bvp_head.convs.0.2.conv."),
+)
+# The LNF/LLF files also hold an experimental blood-pressure head that is not part of the paper.
+OFFICIAL_DROP = {"rBP_head.": "experimental blood-pressure head (not part of the paper)"}
+_PREFIXES = tuple(f"{s}{t}_feature_extractor." for s in ("", "rgb_", "thermal_") for t in TASKS)
+_FIRST = "{t}_feature_extractor.{t}_feature_extractor.0.conv_block_3d.0.weight"
+
+
+def _recognise(state: dict, hints: dict, old: bool):
+    keys = set(state)
+    if not any(k.startswith(_PREFIXES) for k in keys) or (OLD_BVP_MOVES[0][0] + "weight" in keys) != old:
+        return None
+    heads = (("bvp", "rppg_head."), ("rsp", "rBr_head."))
+    tasks = tuple(t for t, head in heads if any(k.startswith(head) for k in keys))
+    if any(k.startswith(("rgb_", "thermal_")) for k in keys):
+        fusion, in_ch = "LF", 4
+    else:
+        cin = {t: int(state[_FIRST.format(t=t)].shape[1]) for t in tasks if _FIRST.format(t=t) in state}
+        if cin.get("bvp") == 3 and cin.get("rsp") == 1:
+            fusion, in_ch = "NF", 4
+        elif len(set(cin.values())) == 1:
+            fusion, in_ch = "EF", next(iter(cin.values()))
+        else:
+            raise WeightsError(f"{hints.get('file')}: branch input channels {cin} match no MMRPhys fusion")
+    if hints.get("size"):
+        size, how = hints["size"].upper(), "argument"
+    else:
+        hinted = name_hint(hints.get("file", ""), {"S": r"MMRPhysS|x9(?!\d)", "M": r"MMRPhysM|x36(?!\d)",
+                                                    "L": r"MMRPhysL|x72(?!\d)"})
+        size, how = (hinted, "file name") if hinted else ("L", "default; weights do not encode it")
+    attention, note = official_attention(keys, hints, "tsfm")
+    notes = [f"size: {size} ({how})", note] + (["key layout: earlier single-task BVP code"] if old else [])
+    kwargs = {"tasks": tasks, "in_channels": in_ch, "attention": attention}
+    return f"mmrphys_{size.lower()}{fusion.lower()}", kwargs, notes
+
+
+register_official_keys(OfficialKeys("mmrphys_old", lambda sd, h: _recognise(sd, h, True), OFFICIAL_RULES,
+                                    OLD_BVP_MOVES, OFFICIAL_DROP))
+register_official_keys(OfficialKeys("mmrphys", lambda sd, h: _recognise(sd, h, False), OFFICIAL_RULES,
+                                    drop=OFFICIAL_DROP))

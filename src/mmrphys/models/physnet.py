@@ -25,7 +25,7 @@ from mmrphys.models.baselines_common import (
     check_options,
     time_diff,
 )
-from mmrphys.models.registry import register_model
+from mmrphys.models.registry import OfficialKeys, register_model, register_official_keys
 
 
 def _conv_bn_relu(c_in: int, c_out: int, kernel, padding) -> nn.Sequential:
@@ -108,3 +108,12 @@ def physnet(
     """PhysNet as trained by the FactorizePhys authors (raw T+1 frames in; 768,583 parameters)."""
     check_options("physnet", kwargs, tasks)
     return PhysNet(in_channels=in_channels, frames=frames, raw_input=raw_input, input_size=input_size)
+
+
+# The authors' PhysNet checkpoints (FactorizePhys release) use our parameter names as they are.
+register_official_keys(OfficialKeys(
+    "physnet",
+    lambda sd, hints: ("physnet", {}, ["PhysNet keys (ConvBlock1..9, upsample)"])
+    if any(k.startswith("ConvBlock1.") for k in sd) and any(k.startswith("upsample") for k in sd) else None,
+    identity=True,
+))
