@@ -10,6 +10,12 @@ examples:
   mmrphys estimate video.mp4 --method mmrphys --backend compiled   compiled once, cached, faster after
   mmrphys estimate stream.h264 --fps 30              a raw stream without timestamps: give its rate
 
+many files (several inputs or a folder; --out required):
+  mmrphys estimate a.mp4 b.avi recordings/ --out results/ --workers 2
+        one result set per input in results/ (named after it; clip, a_clip, b_clip when names clash),
+        results/summary.csv (one row per input: HR, RR, confidence, method, duration, status, error),
+        inputs already done are skipped (--force redoes them); exit 1 when any input failed
+
 Options are checked before the video is decoded: a bad --fps, --threads, --method, or an --out/--json
 that cannot be written stops at once with one line naming it (exit 2). Results are written atomically:
 an error never leaves a half-written file, nor a JSON and CSV without the PNG.
@@ -31,7 +37,9 @@ def add_parser(sub) -> None:
 
     p = sub.add_parser("estimate", help="HR, RR, waveforms and a report from a face video",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("video", help="video file (mp4, avi, mkv, y4m, ... anything FFmpeg decodes)")
+    p.add_argument("video", nargs="*", metavar="VIDEO",
+                   help="video file (mp4, avi, mkv, y4m, ... anything FFmpeg decodes); several files or "
+                        "folders (searched recursively for videos) run as a batch into --out")
     p.add_argument("--method", default=None,
                    help=f"mmrphys (shipped weights unless --weights) or {', '.join(UNSUPERVISED_METHODS)} "
                         f"(default: {DEFAULT_METHOD})")
@@ -47,7 +55,21 @@ def add_parser(sub) -> None:
                    help="model inference: eager (default) or compiled ahead of time (needs a C++ compiler; "
                         "the first run compiles for 20-100 s and caches the result in $MMRPHYS_CACHE)")
     p.add_argument("--quiet", action="store_true", help="no progress bar, no summary line")
+    p.add_argument("--workers", type=int, default=1,
+                   help="batch: processes working on different inputs at once (default 1; each uses "
+                        "--threads torch threads)")
+    p.add_argument("--force", action="store_true",
+                   help="batch: redo inputs whose results are already complete in --out")
     p.set_defaults(func=run)
+
+
+def _is_batch(args) -> bool:
+    """Several inputs, or a folder: the batch. One file keeps the single-input behaviour."""
+    from mmrphys.errors import ConfigError
+
+    if not args.video:
+        raise ConfigError("no video given: mmrphys estimate VIDEO [VIDEO|FOLDER ...] (see --help)")
+    return len(args.video) > 1 or Path(args.video[0]).is_dir()
 
 
 def check_args(args) -> dict:
@@ -78,6 +100,11 @@ def check_args(args) -> dict:
 def run(args) -> int:
     from mmrphys.vitals.estimate import UNSUPERVISED_METHODS, estimate
 
+    if _is_batch(args):
+        from mmrphys.cli._batch import run_batch
+
+        return run_batch(args)
+    args.video = args.video[0]
     paths = check_args(args)
     if args.method and args.method.lower() not in UNSUPERVISED_METHODS:
         from mmrphys.cli.process import configure_inference
