@@ -10,6 +10,11 @@ examples:
   mmrphys estimate video.mp4 --method mmrphys --backend compiled   compiled once, cached, faster after
   mmrphys estimate stream.h264 --fps 30              a raw stream without timestamps: give its rate
 
+thermal (RGB + thermal, or thermal alone; breathing from the model's RSP branch on the thermal channel):
+  mmrphys estimate face.mp4 --thermal face_thermal.npy --weights bp4d-lef-rgbt
+  mmrphys estimate face.mp4 --thermal frames_t/ --thermal-fps 30      iBVP-style folder of .raw frames
+  mmrphys estimate --thermal stack.tiff --thermal-unit cK --weights bp4d-lef-thermal   thermal alone
+
 many files (several inputs or a folder; --out required):
   mmrphys estimate a.mp4 b.avi recordings/ --out results/ --workers 2
         one result set per input in results/ (named after it; clip, a_clip, b_clip when names clash),
@@ -33,6 +38,7 @@ MAX_THREADS = 256
 
 
 def add_parser(sub) -> None:
+    from mmrphys.video.thermal import UNITS as THERMAL_UNITS
     from mmrphys.vitals.estimate import DEFAULT_METHOD, UNSUPERVISED_METHODS
 
     p = sub.add_parser("estimate", help="HR, RR, waveforms and a report from a face video",
@@ -60,16 +66,57 @@ def add_parser(sub) -> None:
                         "--threads torch threads)")
     p.add_argument("--force", action="store_true",
                    help="batch: redo inputs whose results are already complete in --out")
+    th = p.add_argument_group("thermal", "a thermal recording of the same scene (RGB + thermal weights), "
+                              "or thermal alone (thermal weights): see docs/main_job.md")
+    th.add_argument("--thermal", default=None, metavar="T",
+                    help=".npy/.npz array (frames, H, W), 16-bit TIFF stack, folder of iBVP .raw frames, or "
+                         "grey video; with no VIDEO, thermal alone")
+    th.add_argument("--thermal-unit", default=None, choices=THERMAL_UNITS,
+                    help="unit of the stored values (default: float degC, 8-bit relative, other integers "
+                         "cdegC; .raw folders raw-ibvp)")
+    th.add_argument("--thermal-fps", type=float, default=None,
+                    help="frame rate of a thermal recording that stores no timestamps")
+    th.add_argument("--thermal-delay-s", type=float, default=0.0,
+                    help="seconds the thermal recording started after the RGB video (default 0)")
     p.set_defaults(func=run)
 
 
 def _is_batch(args) -> bool:
-    """Several inputs, or a folder: the batch. One file keeps the single-input behaviour."""
+    """Several inputs, or a folder: the batch. One file (with or without --thermal), or --thermal alone,
+    keeps the single-input behaviour."""
     from mmrphys.errors import ConfigError
 
-    if not args.video:
+    thermal = getattr(args, "thermal", None) is not None
+    if not args.video and not thermal:
         raise ConfigError("no video given: mmrphys estimate VIDEO [VIDEO|FOLDER ...] (see --help)")
-    return len(args.video) > 1 or Path(args.video[0]).is_dir()
+    batch = len(args.video) > 1 or (len(args.video) == 1 and Path(args.video[0]).is_dir())
+    if batch and thermal:
+        raise ConfigError("--thermal pairs one RGB video with its thermal recording; it cannot be used with "
+                          "several inputs or a folder")
+    return batch
+
+
+def _check_thermal_args(args) -> None:
+    import math
+
+    from mmrphys.errors import ConfigError
+    from mmrphys.video.reader import check_fps
+
+    if args.thermal is None:
+        if args.thermal_unit is not None or args.thermal_fps is not None or args.thermal_delay_s:
+            raise ConfigError("--thermal-unit, --thermal-fps and --thermal-delay-s describe a --thermal recording")
+        return
+    if args.thermal == "":
+        raise ConfigError("--thermal: empty path")
+    if args.thermal_fps is not None:
+        check_fps(args.thermal_fps, "--thermal-fps")
+    if not math.isfinite(args.thermal_delay_s) or abs(args.thermal_delay_s) > 3600:
+        raise ConfigError(f"--thermal-delay-s must be a number of seconds within an hour, got {args.thermal_delay_s}")
+
+
+def _stem(args) -> str:
+    """Result files are named after the video (or, alone, the thermal recording)."""
+    return Path(args.video if args.video is not None else args.thermal).stem
 
 
 def check_args(args) -> dict:
@@ -87,9 +134,10 @@ def check_args(args) -> dict:
         raise ConfigError(f"--threads must be between 1 and {MAX_THREADS}, got {args.threads}")
     if args.method is not None and not args.method.strip():
         raise ConfigError("--method is empty: name a method (e.g. pos, chrom, mmrphys)")
+    _check_thermal_args(args)
     paths: dict = {}
     if args.out is not None:
-        paths["out"] = check_output_dir(args.out, Path(args.video).stem, "--out")
+        paths["out"] = check_output_dir(args.out, _stem(args), "--out")
     if args.json is not None and args.json != "-":
         paths["json"] = check_output_file(args.json, "--json")
         if "out" in paths and Path(args.json).resolve() in {p.resolve() for p in paths["out"].values()}:
@@ -104,15 +152,18 @@ def run(args) -> int:
         from mmrphys.cli._batch import run_batch
 
         return run_batch(args)
-    args.video = args.video[0]
+    args.video = args.video[0] if args.video else None
     paths = check_args(args)
-    if args.method and args.method.lower() not in UNSUPERVISED_METHODS:
+    if args.thermal is not None or (args.method and args.method.lower() not in UNSUPERVISED_METHODS):
         from mmrphys.cli.process import configure_inference
 
         configure_inference(args.threads)
+    thermal = {} if args.thermal is None else {
+        "thermal": args.thermal, "thermal_unit": args.thermal_unit, "thermal_fps": args.thermal_fps,
+        "thermal_delay_s": args.thermal_delay_s}
     result = estimate(args.video, method=args.method, weights=args.weights, fps=args.fps,
-                      progress=False if args.quiet else None, backend=args.backend)
-    stem = Path(args.video).stem
+                      progress=False if args.quiet else None, backend=args.backend, **thermal)
+    stem = _stem(args)
     written = {}
     if "out" in paths:
         written = result.save(args.out, stem=stem)

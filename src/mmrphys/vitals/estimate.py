@@ -53,9 +53,11 @@ ROLLING_RR_WINDOW_S = 20.0
 ROLLING_STEP_S = 1.0
 
 
-def estimate(source, method: str | None = None, weights=None, fps: float | None = None, timestamps=None,
+def estimate(source=None, method: str | None = None, weights=None, fps: float | None = None, timestamps=None,
              *, preset: str = "mmrphys", progress: bool | None = None, detect_every_s: float = DETECT_EVERY_S,
-             max_side: int = PROCESS_MAX_SIDE, backend: str = "eager") -> Result:
+             max_side: int = PROCESS_MAX_SIDE, backend: str = "eager", thermal=None,
+             thermal_unit: str | None = None, thermal_fps: float | None = None, thermal_delay_s: float = 0.0,
+             estimator: Estimator | None = None) -> Result:
     """Heart rate, breathing rate, waveforms, HRV, quality and confidence from a face video.
 
     ``source``: a video path, or a uint8 frame array (N, H, W, 3) with ``fps`` or per-frame
@@ -65,10 +67,23 @@ def estimate(source, method: str | None = None, weights=None, fps: float | None 
     ``weights`` = a weights file (ours or the authors' ``.pth``) or a shipped weights name;
     ``backend``: ``"eager"`` or ``"compiled"`` (see :func:`mmrphys.models.prepare`). ``fps``
     overrides a file's frame rate. ``progress``: a progress bar (default: when stderr is a
-    terminal). Raises :class:`InputError` / :class:`WeightsError` / :class:`ConfigError` with a
-    one-line reason; a face seen in only part of the clip gives a partial result with warnings.
+    terminal). ``thermal``: the video's thermal recording, or with ``source=None`` thermal alone,
+    read with ``thermal_unit``/``thermal_fps`` (see :func:`mmrphys.vitals.thermal.estimate_thermal`).
+    ``estimator``: a ready :class:`Estimator` instead of ``method``/``weights``. Raises
+    :class:`InputError` / :class:`WeightsError` / :class:`ConfigError` with a one-line reason; a face
+    seen in only part of the clip gives a partial result with warnings.
     """
-    estimator = make_estimator((method or DEFAULT_METHOD).lower(), weights, backend, MIN_DURATION_S)
+    if thermal is not None:
+        from mmrphys.vitals.thermal import estimate_thermal
+
+        return estimate_thermal(source, thermal, method, weights, fps, thermal_unit=thermal_unit,
+                                thermal_fps=thermal_fps, thermal_delay_s=thermal_delay_s, preset=preset,
+                                progress=progress, detect_every_s=detect_every_s, max_side=max_side,
+                                backend=backend)
+    if source is None:
+        raise ConfigError("no video given: pass a video path or frames (or thermal= alone)")
+    if estimator is None:
+        estimator = make_estimator((method or DEFAULT_METHOD).lower(), weights, backend, MIN_DURATION_S)
     reader = _open_source(source, fps, timestamps, max_side)
     _warm_imports()
     warnings = _check_reader(reader, estimator)
@@ -167,7 +182,8 @@ def _progress(total, enabled):
 def _decode_and_track(reader, estimator: Estimator, detect_every_s: float, progress) -> _Track:
     src_fps = float(reader.fps)
     every_n = max(1, int(round(detect_every_s * src_fps)))
-    tracker = FaceTracker(FaceDetector(), every_n=every_n, max_gap=int(round(MAX_GAP_S * src_fps)))
+    detector = getattr(reader, "face_detector", None) or FaceDetector()  # a source may bring its own
+    tracker = FaceTracker(detector, every_n=every_n, max_gap=int(round(MAX_GAP_S * src_fps)))
     track = _Track(str(getattr(reader, "path", None) or "frames"), tracker, every_n)
     report_at = int(0.3 * (reader.n_frames or 0))  # a frame from inside the clip for the report
     with _progress(reader.n_frames, progress) as bar:
