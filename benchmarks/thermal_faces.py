@@ -17,7 +17,14 @@ import numpy as np
 
 from mmrphys.faces import FaceDetector
 from mmrphys.faces.thermal import WarmFaceDetector, normalised_u8
-from mmrphys.synth.clip import detector_box, draw_face, physiology, random_look, render_frames, thermal_celsius
+from mmrphys.synth.clip import (
+    detector_box,
+    draw_face,
+    physiology,
+    random_look,
+    render_frames,
+    thermal_celsius,
+)
 
 SIZES = ((160, 128), (320, 240), (640, 512))
 

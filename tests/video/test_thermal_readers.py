@@ -78,7 +78,7 @@ def test_tiff_stack_16_bit_centi_kelvin(tmp_path):
     # centi-kelvin integers: rounding to 0.01 K, float32 arithmetic near 300 adds < 1e-4
     assert r.kind == "tiff" and r.n_frames == N and np.allclose(got, ref, atol=0.006)
     # the same stack read as centi-°C (the integer default) is no temperature: named with the unit
-    with pytest.raises(InputError, match=r"t.tiff: thermal values read as cdegC give a median of 2.*--thermal-unit"):
+    with pytest.raises(InputError, match=r"t.tiff: thermal values read as cdegC give a median of 2.*unit"):
         open_thermal(tmp_path / "t.tiff", fps=9)
 
 

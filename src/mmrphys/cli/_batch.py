@@ -14,9 +14,8 @@ from pathlib import Path
 MAX_WORKERS = 64
 
 
-def check_batch_args(args) -> None:
+def check_batch_args(args, max_threads: int) -> None:
     """Options that make no sense for a batch, before any work (one-line :class:`ConfigError`)."""
-    from mmrphys.cli.estimate import MAX_THREADS
     from mmrphys.errors import ConfigError
     from mmrphys.video.reader import check_fps
 
@@ -30,8 +29,8 @@ def check_batch_args(args) -> None:
                           "(and summary.csv)")
     if not 1 <= args.workers <= MAX_WORKERS:
         raise ConfigError(f"--workers must be between 1 and {MAX_WORKERS}, got {args.workers}")
-    if not 1 <= args.threads <= MAX_THREADS:
-        raise ConfigError(f"--threads must be between 1 and {MAX_THREADS}, got {args.threads}")
+    if not 1 <= args.threads <= max_threads:
+        raise ConfigError(f"--threads must be between 1 and {max_threads}, got {args.threads}")
     if args.method is not None and not args.method.strip():
         raise ConfigError("--method is empty: name a method (e.g. pos, chrom, mmrphys)")
     if args.fps is not None:
@@ -41,13 +40,13 @@ def check_batch_args(args) -> None:
                           "used with several inputs")
 
 
-def run_batch(args) -> int:
+def run_batch(args, max_threads: int) -> int:
     """Run the batch; exit status 0 when every input is ok or skipped, 1 when any failed."""
     from mmrphys.cli.process import configure_inference
     from mmrphys.vitals.batch import SUMMARY_NAME, estimate_many
     from mmrphys.vitals.estimate import UNSUPERVISED_METHODS
 
-    check_batch_args(args)
+    check_batch_args(args, max_threads)
     model = args.method is not None and args.method.lower() not in UNSUPERVISED_METHODS
     init = None
     if model:  # torch threads for this process (workers == 1) and every worker process

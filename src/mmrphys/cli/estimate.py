@@ -104,14 +104,16 @@ def _check_thermal_args(args) -> None:
 
     if args.thermal is None:
         if args.thermal_unit is not None or args.thermal_fps is not None or args.thermal_delay_s:
-            raise ConfigError("--thermal-unit, --thermal-fps and --thermal-delay-s describe a --thermal recording")
+            raise ConfigError("--thermal-unit, --thermal-fps and --thermal-delay-s describe a --thermal "
+                              "recording")
         return
     if args.thermal == "":
         raise ConfigError("--thermal: empty path")
     if args.thermal_fps is not None:
         check_fps(args.thermal_fps, "--thermal-fps")
     if not math.isfinite(args.thermal_delay_s) or abs(args.thermal_delay_s) > 3600:
-        raise ConfigError(f"--thermal-delay-s must be a number of seconds within an hour, got {args.thermal_delay_s}")
+        raise ConfigError(f"--thermal-delay-s must be a number of seconds within an hour, got "
+                          f"{args.thermal_delay_s}")
 
 
 def _stem(args) -> str:
@@ -151,7 +153,7 @@ def run(args) -> int:
     if _is_batch(args):
         from mmrphys.cli._batch import run_batch
 
-        return run_batch(args)
+        return run_batch(args, MAX_THREADS)
     args.video = args.video[0] if args.video else None
     paths = check_args(args)
     if args.thermal is not None or (args.method and args.method.lower() not in UNSUPERVISED_METHODS):
@@ -161,8 +163,14 @@ def run(args) -> int:
     thermal = {} if args.thermal is None else {
         "thermal": args.thermal, "thermal_unit": args.thermal_unit, "thermal_fps": args.thermal_fps,
         "thermal_delay_s": args.thermal_delay_s}
-    result = estimate(args.video, method=args.method, weights=args.weights, fps=args.fps,
-                      progress=False if args.quiet else None, backend=args.backend, **thermal)
+    if thermal:
+        from mmrphys.vitals.thermal import estimate_thermal
+
+        result = estimate_thermal(args.video, method=args.method, weights=args.weights, fps=args.fps,
+                                  progress=False if args.quiet else None, backend=args.backend, **thermal)
+    else:
+        result = estimate(args.video, method=args.method, weights=args.weights, fps=args.fps,
+                          progress=False if args.quiet else None, backend=args.backend)
     stem = _stem(args)
     written = {}
     if "out" in paths:

@@ -422,7 +422,8 @@ def make_clip(path, hr_bpm: float = 84.0, rr_bpm: float = 14.0, duration_s: floa
     ``thermal=True`` also writes ``<stem>_thermal<suffix>``: the thermal view of the same scene (warm
     face, cooler hair and clothes, nostrils cooling on inhale and warming on exhale), as a grey video
     (``thermal_suffix`` = the video's suffix by default) or, with ``thermal_suffix=".npy"``, as an
-    (N, H, W) float32 array in °C; ``thermal_size`` (width, height) renders it at another resolution
+    (N, H, W) float32 array in °C with its frame times in ``<stem>_thermal.timestamps.npy``;
+    ``thermal_size`` (width, height) renders it at another resolution
     (default: ``size``). Returns the truth dict (``hr_bpm``, ``rr_bpm``, ``fps``, ``n_frames``,
     ``duration_s``, ``face_box``, ``video``, ``truth_json``, ``truth_csv``, ``thermal_video``).
     """
@@ -449,8 +450,9 @@ def make_clip(path, hr_bpm: float = 84.0, rr_bpm: float = 14.0, duration_s: floa
             yield rgb
 
     n = write_video(path, rgb_only(), fps, crf=crf)
-    if thermal_path is not None and thermal_path.suffix.lower() == ".npy":
+    if thermal_path is not None and thermal_path.suffix.lower() == ".npy":  # + its frame times (s)
         np.save(thermal_path, np.stack([thermal_celsius(th) for th in therm_frames]))
+        np.save(thermal_path.with_name(f"{thermal_path.stem}.timestamps.npy"), phys["t"][: len(therm_frames)])
     elif thermal_path is not None:
         write_video(thermal_path, therm_frames, fps, crf=crf)
     truth = {

@@ -203,7 +203,8 @@ def _as_stack(arr: np.ndarray, what: str) -> np.ndarray:
     if arr.shape[0] == 0:
         raise InputError(f"{what}: no thermal frames (shape {tuple(arr.shape)})")
     if min(arr.shape[1:]) < 8:
-        raise InputError(f"{what}: thermal frames are {arr.shape[2]}x{arr.shape[1]} pixels; too small for a face")
+        raise InputError(f"{what}: thermal frames are {arr.shape[2]}x{arr.shape[1]} pixels; too small for "
+                         "a face")
     if arr.dtype.kind not in "fiu":
         raise InputError(f"{what}: thermal values must be numbers, got dtype {arr.dtype}")
     return arr
@@ -214,8 +215,8 @@ def _open_array(arr, path: Path | None, unit, fps, timestamps, found=None) -> Th
     arr = _as_stack(arr, what)
     times = _times(timestamps, found, arr.shape[0], what)
     unit = unit or _default_unit(arr.dtype)
-    return ThermalReader(path, "array", unit, arr.shape[0], arr.shape[1:], lambda k: np.asarray(arr[k]), times,
-                         fps, [])
+    return ThermalReader(path, "array", unit, arr.shape[0], arr.shape[1:], lambda k: np.asarray(arr[k]),
+                         times, fps, [])
 
 
 def _load_array_file(p: Path):
@@ -224,7 +225,8 @@ def _load_array_file(p: Path):
             return np.load(p, mmap_mode="r", allow_pickle=False), None
         npz = np.load(p, allow_pickle=False)
     except (OSError, ValueError, EOFError) as err:
-        raise InputError(f"{p}: not a readable NumPy array ({type(err).__name__}: {str(err)[:100]})") from None
+        raise InputError(f"{p}: not a readable NumPy array ({type(err).__name__}: "
+                         f"{str(err)[:100]})") from None
     keys = list(npz.files)
     frame_key = next((k for k in _FRAME_KEYS if k in keys), None)
     if frame_key is None:
@@ -262,7 +264,8 @@ def _open_tiff(p: Path, unit, fps, timestamps) -> ThermalReader:
         raise InputError(f"{p}: TIFF pages have {first.shape[2]} channels; a thermal stack has one")
     _as_stack(first[None], str(p))
     times = _times(timestamps, _companion_times(p), n, str(p))
-    return ThermalReader(p, "tiff", unit or _default_unit(first.dtype), n, first.shape, frame_at, times, fps, [])
+    unit = unit or _default_unit(first.dtype)
+    return ThermalReader(p, "tiff", unit, n, first.shape, frame_at, times, fps, [])
 
 
 def _open_raw_folder(p: Path, unit, fps, timestamps) -> ThermalReader:
@@ -277,12 +280,13 @@ def _open_raw_folder(p: Path, unit, fps, timestamps) -> ThermalReader:
         f = files[k]
         size = f.stat().st_size if f.is_file() else -1
         if size != expected:
-            raise InputError(f"thermal frame {f}: {size if size >= 0 else 'missing'} bytes, expected {expected} "
-                             f"(uint16 {cols}x{rows})")
+            raise InputError(f"thermal frame {f}: {size if size >= 0 else 'missing'} bytes, expected "
+                             f"{expected} (uint16 {cols}x{rows})")
         return np.fromfile(f, dtype="<u2").reshape(rows, cols)
 
     times = _times(timestamps, _companion_times(p), len(files), str(p))
-    return ThermalReader(p, "raw-folder", unit or "raw-ibvp", len(files), IBVP_RAW_SHAPE, frame_at, times, fps, [])
+    return ThermalReader(p, "raw-folder", unit or "raw-ibvp", len(files), IBVP_RAW_SHAPE, frame_at, times,
+                         fps, [])
 
 
 def _has_colour(video) -> bool:
@@ -333,7 +337,8 @@ def open_thermal(source, unit: str | None = None, fps: float | None = None, time
     if isinstance(source, np.ndarray):
         return _open_array(source, None, unit, fps, timestamps)
     if not isinstance(source, (str, Path)) or str(source) == "":
-        raise InputError(f"thermal recording must be a path or an (N, H, W) array, got {type(source).__name__}")
+        raise InputError("thermal recording must be a path or an (N, H, W) array, got "
+                         f"{type(source).__name__}")
     p = Path(source)
     if not p.exists():
         raise InputError(f"no such thermal recording: {p}")

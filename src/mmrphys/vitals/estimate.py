@@ -53,11 +53,10 @@ ROLLING_RR_WINDOW_S = 20.0
 ROLLING_STEP_S = 1.0
 
 
-def estimate(source=None, method: str | None = None, weights=None, fps: float | None = None, timestamps=None,
+def estimate(source, method: str | None = None, weights=None, fps: float | None = None, timestamps=None,
              *, preset: str = "mmrphys", progress: bool | None = None, detect_every_s: float = DETECT_EVERY_S,
-             max_side: int = PROCESS_MAX_SIDE, backend: str = "eager", thermal=None,
-             thermal_unit: str | None = None, thermal_fps: float | None = None, thermal_delay_s: float = 0.0,
-             estimator: Estimator | None = None) -> Result:
+             max_side: int = PROCESS_MAX_SIDE, backend: str = "eager", estimator: Estimator | None = None
+             ) -> Result:
     """Heart rate, breathing rate, waveforms, HRV, quality and confidence from a face video.
 
     ``source``: a video path, or a uint8 frame array (N, H, W, 3) with ``fps`` or per-frame
@@ -67,21 +66,12 @@ def estimate(source=None, method: str | None = None, weights=None, fps: float | 
     ``weights`` = a weights file (ours or the authors' ``.pth``) or a shipped weights name;
     ``backend``: ``"eager"`` or ``"compiled"`` (see :func:`mmrphys.models.prepare`). ``fps``
     overrides a file's frame rate. ``progress``: a progress bar (default: when stderr is a
-    terminal). ``thermal``: the video's thermal recording, or with ``source=None`` thermal alone,
-    read with ``thermal_unit``/``thermal_fps`` (see :func:`mmrphys.vitals.thermal.estimate_thermal`).
-    ``estimator``: a ready :class:`Estimator` instead of ``method``/``weights``. Raises
-    :class:`InputError` / :class:`WeightsError` / :class:`ConfigError` with a one-line reason; a face
-    seen in only part of the clip gives a partial result with warnings.
+    terminal). ``estimator``: a ready :class:`Estimator` instead of ``method``/``weights`` (e.g. the
+    thermal one, :func:`mmrphys.vitals.thermal.estimate_thermal`). A source may bring its own face
+    detector (``source.face_detector``). Raises :class:`InputError` / :class:`WeightsError` /
+    :class:`ConfigError` with a one-line reason; a face seen in only part of the clip gives a partial
+    result with warnings.
     """
-    if thermal is not None:
-        from mmrphys.vitals.thermal import estimate_thermal
-
-        return estimate_thermal(source, thermal, method, weights, fps, thermal_unit=thermal_unit,
-                                thermal_fps=thermal_fps, thermal_delay_s=thermal_delay_s, preset=preset,
-                                progress=progress, detect_every_s=detect_every_s, max_side=max_side,
-                                backend=backend)
-    if source is None:
-        raise ConfigError("no video given: pass a video path or frames (or thermal= alone)")
     if estimator is None:
         estimator = make_estimator((method or DEFAULT_METHOD).lower(), weights, backend, MIN_DURATION_S)
     reader = _open_source(source, fps, timestamps, max_side)

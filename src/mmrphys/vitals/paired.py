@@ -9,9 +9,9 @@ channels as float32 ``(size, size, C)``: RGB (0-255) then thermal (°C), or ther
 
 Alignment: each RGB frame is paired with the thermal frame nearest in time (both recordings' times
 start at their first frame; ``thermal_delay_s`` shifts the thermal clock when the thermal camera
-started later). RGB frames before the first or after the last thermal frame (beyond half a thermal
-frame interval) are not used. :meth:`PairedSource.alignment` reports the pairing (offsets between
-paired frames, frames used, each recording's rate).
+started later). RGB frames more than half a thermal frame interval before the first thermal frame, or
+more than one interval after the last, are not used. :meth:`PairedSource.alignment` reports the
+pairing (offsets between paired frames, frames used, each recording's rate).
 
 Face box mapping: the thermal view is taken to show the same scene at another resolution, so a box
 found in the RGB frame is scaled by the size ratio of the two views, per axis (a warning says so when
@@ -156,7 +156,7 @@ class PairedSource:
     def _paired(self):
         rgb_frames = self.rgb.frames() if callable(getattr(self.rgb, "frames", None)) else iter(self.rgb)
         thermal = iter(self.thermal)
-        half = 0.5 / self.thermal.fps
+        half, period = 0.5 / self.thermal.fps, 1.0 / self.thermal.fps  # a frame lasts until the next
         cur = next(thermal, None)
         if cur is None:
             raise InputError(f"{self.thermal.name}: no thermal frames")
@@ -168,14 +168,15 @@ class PairedSource:
             if tt < cur[1] - half:
                 self._skipped_before += 1
                 continue
-            if nxt is None and tt > cur[1] + half:
+            if nxt is None and tt >= cur[1] + period - 1e-9:
                 self._skipped_after += 1
                 continue
             self._pairs += 1
             self._offsets.append(float(cur[1] - tt))
             yield PairedFrame(frame, cur[0]), t
         if self._pairs == 0:
-            raise InputError(f"{self.thermal.name}: the thermal recording does not overlap the RGB video in time")
+            raise InputError(f"{self.thermal.name}: the thermal recording does not overlap the RGB video in "
+                             "time")
         if self._skipped_before or self._skipped_after:
             self.warnings.append(f"the thermal recording covers part of the RGB video: "
                                  f"{self._skipped_before + self._skipped_after} RGB frames without a thermal "

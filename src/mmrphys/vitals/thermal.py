@@ -95,7 +95,8 @@ def make_thermal_estimator(method: str | None, weights, channels: str, backend: 
                            "--thermal out")
     spec = input_spec(net)
     win = (spec.frames - 1) // spec.frame_multiple * spec.frame_multiple + 1
-    predictor = prepare(net, backend, example_shape=(1, 4 if channels == "rgbt" else 1, win, spec.size, spec.size))
+    window = (1, 4 if channels == "rgbt" else 1, win, spec.size, spec.size)
+    predictor = prepare(net, backend, example_shape=window)
     return ThermalModelEstimator(predictor, name, label, min_duration_s, channels)
 
 
@@ -120,7 +121,8 @@ def _open_rgb(source, fps, max_side):
     raise InputError(f"source must be a video path or a frame array, got {type(source).__name__}")
 
 
-def estimate_thermal(source, thermal, method: str | None = None, weights=None, fps: float | None = None, *,
+def estimate_thermal(source, thermal=None, method: str | None = None, weights=None, fps: float | None = None,
+                     *,
                      thermal_unit: str | None = None, thermal_fps: float | None = None,
                      thermal_delay_s: float = 0.0, preset: str = "mmrphys", progress: bool | None = None,
                      detect_every_s: float | None = None, max_side: int | None = None,
@@ -134,6 +136,9 @@ def estimate_thermal(source, thermal, method: str | None = None, weights=None, f
     as :func:`mmrphys.estimate`. The result's ``thermal`` field reports the pairing.
     """
     from mmrphys.video.thermal import open_thermal
+
+    if thermal is None:
+        raise ConfigError("no thermal recording given (thermal=)")
     from mmrphys.vitals.estimate import DETECT_EVERY_S, MIN_DURATION_S, PROCESS_MAX_SIDE, estimate
     from mmrphys.vitals.paired import PairedSource
 
