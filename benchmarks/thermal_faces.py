@@ -17,6 +17,7 @@ import numpy as np
 
 from mmrphys.faces import FaceDetector
 from mmrphys.faces.thermal import WarmFaceDetector, normalised_u8
+from mmrphys.faces.track import _iou as iou  # (x, y, w, h) boxes
 from mmrphys.synth.clip import (
     detector_box,
     draw_face,
@@ -27,15 +28,6 @@ from mmrphys.synth.clip import (
 )
 
 SIZES = ((160, 128), (320, 240), (640, 512))
-
-
-def iou(a, b) -> float:
-    ax, ay, aw, ah = a[:4]
-    bx, by, bw, bh = b[:4]
-    ix = max(0.0, min(ax + aw, bx + bw) - max(ax, bx))
-    iy = max(0.0, min(ay + ah, by + bh) - max(ay, by))
-    inter = ix * iy
-    return inter / (aw * ah + bw * bh - inter)
 
 
 def thermal_frames(n: int, seed: int = 0):

@@ -10,16 +10,16 @@ examples:
   mmrphys estimate video.mp4 --method mmrphys --backend compiled   compiled once, cached, faster after
   mmrphys estimate stream.h264 --fps 30              a raw stream without timestamps: give its rate
 
-thermal (RGB + thermal, or thermal alone; breathing from the model's RSP branch on the thermal channel):
-  mmrphys estimate face.mp4 --thermal face_thermal.npy --weights bp4d-lef-rgbt
-  mmrphys estimate face.mp4 --thermal frames_t/ --thermal-fps 30      iBVP-style folder of .raw frames
-  mmrphys estimate --thermal stack.tiff --thermal-unit cK --weights bp4d-lef-thermal   thermal alone
-
 many files (several inputs or a folder; --out required):
   mmrphys estimate a.mp4 b.avi recordings/ --out results/ --workers 2
         one result set per input in results/ (named after it; clip, a_clip, b_clip when names clash),
         results/summary.csv (one row per input: HR, RR, confidence, method, duration, status, error),
         inputs already done are skipped (--force redoes them); exit 1 when any input failed
+
+thermal (RGB + thermal, or thermal alone; breathing from the model's RSP branch on the thermal channel):
+  mmrphys estimate face.mp4 --thermal face_thermal.npy --weights bp4d-lef-rgbt
+  mmrphys estimate face.mp4 --thermal frames_t/ --thermal-fps 30      iBVP-style folder of .raw frames
+  mmrphys estimate --thermal stack.tiff --thermal-unit cK --weights bp4d-lef-thermal   thermal alone
 
 Options are checked before the video is decoded: a bad --fps, --threads, --method, or an --out/--json
 that cannot be written stops at once with one line naming it (exit 2). Results are written atomically:
