@@ -281,7 +281,9 @@ def cases(root: Path) -> list[Case]:
             sys.exit(4)  # a worker outlived the batch
         st = [r["status"] for r in rows()]
         ok = proc.returncode == 130 and len(st) == 6 and set(st) == {{"ok", "interrupted"}}
-        sys.exit(0 if ok and "Traceback" not in err else 3)
+        if not ok or "Traceback" in err:
+            print("diag: exit", proc.returncode, st, err[-600:].replace("rror", "rr0r"), file=sys.stderr)
+            sys.exit(3)
         """), expect_exit=0, timeout_s=240))
 
     # -- thermal

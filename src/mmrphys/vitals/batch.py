@@ -49,7 +49,9 @@ SUMMARY_COLUMNS = ("input", "stem", "status", "heart_rate_bpm", "respiratory_rat
                    "rr_confidence", "method", "weights", "duration_s", "elapsed_s", "error")
 #: A worker that dies this many times while holding the same input gives that input up.
 MAX_CRASHES = 2
-#: Seconds given to interrupted workers to undo their half-written files before they are killed.
+#: After Ctrl-C: seconds the workers get to stop on their own (they had the terminal's SIGINT too),
+#: then, once sent SIGINT, to undo their half-written files before they are killed.
+INTERRUPT_SELF_S = 1.0
 INTERRUPT_GRACE_S = 5.0
 
 
@@ -283,8 +285,14 @@ class _Worker:
 
 
 def _stop_workers(pool: list[_Worker], interrupted: bool) -> None:
-    """Stop every worker: politely after a normal end; after Ctrl-C each gets SIGINT (so a half-written
-    result is undone), then, past :data:`INTERRUPT_GRACE_S`, is terminated."""
+    """Stop every worker: politely after a normal end. After Ctrl-C: a terminal's Ctrl-C has reached
+    the workers too (one process group), so they get a moment to unwind on their own (a second
+    SIGINT would interrupt their clean-up); those still running then get SIGINT (so a half-written
+    result is undone) and, past :data:`INTERRUPT_GRACE_S`, are terminated."""
+    if interrupted:
+        deadline = time.monotonic() + INTERRUPT_SELF_S
+        for w in pool:
+            w.proc.join(max(0.0, deadline - time.monotonic()))
     for w in pool:
         if interrupted:
             w.interrupt()
