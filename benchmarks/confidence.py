@@ -78,9 +78,10 @@ def report(rows: list[dict]) -> None:
         known = [r for r in rows if np.isfinite(r[err_key]) and r[conf_key] is not None]
         wrong = [r for r in known if abs(r[err_key]) > tol]
         right = [r for r in known if abs(r[err_key]) <= tol]
-        flagged_wrong, flagged_right = sum(r[conf_key] < th for r in wrong), sum(r[conf_key] < th for r in right)
-        print(f"{vital} (threshold {th:.2f}): {flagged_wrong}/{len(wrong)} wrong ones (error > {tol:g}) flagged; "
-              f"{flagged_right}/{len(right)} right ones flagged; highest confidence of a wrong one "
+        flagged_wrong = sum(r[conf_key] < th for r in wrong)
+        flagged_right = sum(r[conf_key] < th for r in right)
+        print(f"{vital} (threshold {th:.2f}): {flagged_wrong}/{len(wrong)} wrong ones (error > {tol:g}) "
+              f"flagged; {flagged_right}/{len(right)} right ones flagged; highest confidence of a wrong one "
               f"{max((r[conf_key] for r in wrong), default=float('nan')):.2f}, lowest of a right one "
               f"{min((r[conf_key] for r in right), default=float('nan')):.2f}")
 

@@ -3,6 +3,11 @@
     python benchmarks/estimate_speed.py [--workdir /tmp/mmrphys_speed] [--method pos] [--repeat 3]
                                         [--openrppg-python /tmp/orppg/bin/python]
     python benchmarks/estimate_speed.py --method mmrphys --weights .../SCAMPS_MMRPhysLEF_..._Epoch0.pth
+    python benchmarks/estimate_speed.py --method mmrphys --against /work/main/src --repeat 3 --skip-long
+
+``--against SRC`` times another source tree (``PYTHONPATH=SRC``, e.g. the main branch's ``src``)
+alternately with this checkout's, run by run, so that both see the same load; ``--backend compiled``
+passes the inference backend on (the compiled model is built once, before the timed runs).
 
 1. Generates (once, cached in --workdir) a 60 s 640x480 30 fps H.264 synthetic face video, and a
    10-minute one made by repeating its packets (no re-encoding).
@@ -112,12 +117,19 @@ def main(argv=None) -> int:
     ap.add_argument("--skip-long", action="store_true", help="skip the 10-minute memory run")
     ap.add_argument("--skip-openrppg", action="store_true")
     ap.add_argument("--repeat", type=int, default=1, help="runs per measurement; the fastest is kept")
+    ap.add_argument("--against", type=Path, default=None, help="another src tree, timed alternately")
+    ap.add_argument("--backend", default=None, help="inference backend for this checkout (eager, compiled)")
     args = ap.parse_args(argv)
     one, ten = make_videos(args.workdir)
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
+           "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
     base = [sys.executable, "-m", "mmrphys", "estimate", "--quiet", "--method", args.method]
     if args.weights:
         base += ["--weights", args.weights]
+    ours = base + (["--backend", args.backend] if args.backend else [])
+    if args.against is not None:
+        return compare(ours, base, args.against, one, env, args)
+    base = ours
     rows = []
 
     def measure(tool, video, cmd):
@@ -150,6 +162,29 @@ def main(argv=None) -> int:
         print(f"{tool:<26} {video:>6} {load:5.1f} {wall:7.1f} {cpu:7.1f} {secs / wall:14.1f} "
               f"{secs / cpu:13.1f} {rss:13.0f} {rc:3d}")
     print(f"load average at the end: {os.getloadavg()[0]:.1f}")
+    return 0
+
+
+def compare(ours: list[str], theirs: list[str], against: Path, video: Path, env: dict, args) -> int:
+    """This checkout and ``against`` (its own PYTHONPATH) on the 60 s video, run alternately."""
+    other = {**env, "PYTHONPATH": str(against.resolve())}
+    runs = {"this checkout": [], f"against {against}": []}
+    if args.backend == "compiled":  # compile (or load) once outside the timing
+        run_measured([*ours, str(video), "--json", str(args.workdir / "warm.json")], env)
+    for _ in range(max(1, args.repeat)):
+        for label, cmd, e in (("this checkout", ours, env), (f"against {against}", theirs, other)):
+            load = os.getloadavg()[0]
+            out = str(args.workdir / "c.json")
+            wall, cpu, rss, rc, tail = run_measured([*cmd, str(video), "--json", out], e)
+            if rc:
+                print(f"{label} failed:", tail)
+            runs[label].append((load, wall, cpu, rss))
+    print(f"method {args.method}; 60 s 640x480 30 fps synthetic H.264; whole process; alternate runs")
+    for label, rs in runs.items():
+        cells = "; ".join(f"load {ld:.1f}: {w:.1f} s wall, {c:.1f} s CPU, {r:.0f} MiB" for ld, w, c, r in rs)
+        print(f"{label:<40} {cells}")
+        print(f"{'':<40} median wall {sorted(r[1] for r in rs)[len(rs) // 2]:.1f} s, "
+              f"median CPU {sorted(r[2] for r in rs)[len(rs) // 2]:.1f} s")
     return 0
 
 

@@ -22,13 +22,15 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests" / "web"))  # the DevTools client lives with the browser tests
 SHARED = Path(os.environ.get("MMRPHYS_SHARED", ROOT.parent / "shared"))
 OFFICIAL_ONNX = SHARED / "reference" / "mmrphys-official" / "SCAMPS_MultiTask_72x72_FP.onnx"
 
 
 def run_page(clip: Path, model_arg: str | None, seconds: float, warmup: float) -> dict:
+    from _headless import Browser, fake_camera_flags, wait_for_app
+
     from mmrphys.web import WebServer, resolve_model
-    from mmrphys.web.headless import Browser, fake_camera_flags, wait_for_app
 
     model = resolve_model(model_arg)
     server = WebServer("127.0.0.1", 0, model)
@@ -81,8 +83,9 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=str(ROOT / "artifacts" / "web_throughput.json"))
     args = ap.parse_args(argv)
 
+    from _headless import find_chromium
+
     from mmrphys.synth import Effects, make_clip
-    from mmrphys.web.headless import find_chromium
 
     if not find_chromium():
         print("chromium not found: apt-get install chromium", file=sys.stderr)

@@ -1,18 +1,27 @@
-// Build the web app into the Python package's static folder (src/mmrphys/web/static/).
+// Build the web app into the Python package's static folder (src/mmrphys/web/static/, committed).
 //
 //   npm ci && npm run build            WASM inference (what the repository ships)
+//   npm run build -- --out DIR         the same build into another folder (the test that checks the
+//                                      committed folder is up to date builds into a temporary one)
 //   WEBGPU=1 npm run build             also WebGPU where the browser has it (adds a ~27 MB wasm;
 //                                      a local option, not committed)
 //
 // Everything the page needs comes from here: our source, the onnxruntime-web wasm runtime and the
 // TinyFaceDetector weights that ship inside @vladmandic/face-api. Nothing is fetched at run time.
+// Large files that compress well are stored gzipped (`NAME.gz`, deterministic: no name, no time);
+// the Python server sends them with `Content-Encoding: gzip`, or inflated to a client without gzip.
 import { build } from 'esbuild';
 import { copyFileSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { constants, gzipSync } from 'node:zlib';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const out = join(here, '..', 'src', 'mmrphys', 'web', 'static');
+const outArg = process.argv.indexOf('--out');
+const out = outArg > 0 ? resolve(process.argv[outArg + 1]) : join(here, '..', 'src', 'mmrphys', 'web', 'static');
+// Store a file gzipped when it is at least this big and gzip saves at least a quarter of it.
+const GZIP_MIN_BYTES = 16 * 1024;
+const GZIP_MIN_SAVING = 0.25;
 const webgpu = process.env.WEBGPU === '1';
 const nm = join(here, 'node_modules');
 
@@ -68,7 +77,8 @@ for (const [name, dir] of notices) {
 }
 writeFileSync(join(out, 'THIRD_PARTY_LICENSES.txt'), text);
 
-// A manifest the server reads: which files exist and what the build can do.
+// Which files exist (their names as the page requests them), which are stored gzipped, and what the
+// build can do: a manifest for people and tests (the server lists the folder itself).
 const files = [];
 const walk = (d) => {
   for (const f of readdirSync(d)) {
@@ -79,8 +89,31 @@ const walk = (d) => {
 };
 walk(out);
 files.sort();
+const gzipped = [];
+let raw = 0;
+for (const f of files) {
+  const p = join(out, f);
+  const data = readFileSync(p);
+  raw += data.length;
+  if (data.length < GZIP_MIN_BYTES) continue;
+  const gz = gzipSync(data, { level: constants.Z_BEST_COMPRESSION });
+  gz[9] = 255; // the header's "operating system" byte: unknown, so the bytes do not depend on the OS
+  if (gz.length > (1 - GZIP_MIN_SAVING) * data.length) continue;
+  writeFileSync(`${p}.gz`, gz);
+  rmSync(p);
+  gzipped.push(f);
+}
 const ortVersion = JSON.parse(readFileSync(join(nm, 'onnxruntime-web', 'package.json'), 'utf8')).version;
 writeFileSync(join(out, 'build.json'),
-  JSON.stringify({ webgpu, wasm: wasmFile, onnxruntime_web: ortVersion, files }, null, 1) + '\n');
-const total = files.reduce((s, f) => s + statSync(join(out, f)).size, 0);
-console.log(`built ${files.length} files, ${(total / 1e6).toFixed(1)} MB -> ${out}`);
+  JSON.stringify({ webgpu, wasm: wasmFile, onnxruntime_web: ortVersion, files, gzipped }, null, 1) + '\n');
+let stored = 0;
+const addSizes = (d) => {
+  for (const f of readdirSync(d)) {
+    const p = join(d, f);
+    if (statSync(p).isDirectory()) addSizes(p);
+    else stored += statSync(p).size;
+  }
+};
+addSizes(out);
+console.log(`built ${files.length} files, ${(raw / 1e6).toFixed(1)} MB (${(stored / 1e6).toFixed(1)} MB stored, `
+  + `${gzipped.length} gzipped) -> ${out}`);

@@ -8,7 +8,7 @@ __version__ = "0.1.0"
 
 from mmrphys.errors import ConfigError, InputError, MmrphysError, WeightsError  # noqa: E402
 
-__all__ = ["__version__", "MmrphysError", "InputError", "ConfigError", "WeightsError", "estimate",
+__all__ = ["__version__", "MmrphysError", "InputError", "ConfigError", "WeightsError", "Stream", "estimate",
            "estimate_many"]
 
 
@@ -38,3 +38,12 @@ def estimate_many(*args, **kwargs):
     from mmrphys.vitals.batch import estimate_many as _estimate_many
 
     return _estimate_many(*args, **kwargs)
+
+
+def __getattr__(name: str):
+    # mmrphys.Stream (mmrphys.vitals.stream.Stream) is imported on first use: `import mmrphys` stays light
+    if name == "Stream":
+        from mmrphys.vitals.stream import Stream
+
+        return Stream
+    raise AttributeError(f"module 'mmrphys' has no attribute {name!r}")

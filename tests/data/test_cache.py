@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
+from functools import partial
 from pathlib import Path
 
 import datafixtures as fx
+import faults
 import numpy as np
 import pytest
 
 from mmrphys.data import load_dataset
-from mmrphys.data.cache import CRASH_ENV, Settings, preprocess, read_manifest
+from mmrphys.data.cache import Settings, preprocess, read_manifest
 from mmrphys.errors import InputError
 
 SMALL = Settings(size=8, chunk=16, crop="none")
@@ -69,53 +70,54 @@ def test_preprocess_layout_counts_and_rerun_does_no_work(tmp_path):
     assert other.cache_dir != rep.cache_dir and len(other.processed) == 2  # settings are part of the key
 
 
-def _cli(args, env_extra=None, timeout=120):
-    env = {k: v for k, v in os.environ.items() if k != CRASH_ENV}
-    env.update(env_extra or {})
+def _cli(args, timeout=120):
     return subprocess.run(
-        [sys.executable, "-m", "mmrphys.cli.main", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=timeout,
+        [sys.executable, "-m", "mmrphys.cli.main", *args], capture_output=True, text=True, timeout=timeout
     )
+
+
+def _digests(cache: Path) -> dict[str, str]:
+    """SHA-256 of every cached array file, by recording id and file name (folder keys left out)."""
+    out = {}
+    for meta in sorted(cache.glob("*/meta.json")):
+        m = json.loads(meta.read_text())
+        out |= {f"{m['recording_id']}/{k}": v["sha256"] for k, v in m["files"].items()}
+    return out
 
 
 def test_dead_worker_and_corrupt_file_are_never_silent(tmp_path):
     root = fx.ubfc2(tmp_path / "data", subjects=(1, 2, 3, 4), n=40)
     good = (root / "subject3" / "ground_truth.txt").read_text()
     (root / "subject3" / "ground_truth.txt").write_text("garbage here\n1 2 x\n")
-    args = [
-        "preprocess",
-        "--dataset",
-        "ubfc-rppg",
-        "--root",
-        str(root),
-        "--out",
-        str(tmp_path / "out"),
-        "--size",
-        "8",
-        "--chunk",
-        "16",
-        "--no-crop",
-        "--workers",
-        "2",
-        "--quiet",
-    ]
-    r = _cli(args, {CRASH_ENV: "subject2:1"})  # subject2's worker dies after writing one chunk
-    assert r.returncode == 1, r.stderr
-    assert "subject2: worker process died" in r.stderr
-    assert "subject3:" in r.stderr and "ground_truth.txt" in r.stderr
-    cache = Path(next(line[7:] for line in r.stdout.splitlines() if line.startswith("cache: ")))
+    recs = load_dataset("ubfc-rppg", root)
+    settings = Settings(size=8, chunk=16, crop="none")
+    # subject2's worker dies after writing one chunk (injected into the spawned workers)
+    first = preprocess(
+        recs,
+        tmp_path / "out",
+        settings,
+        workers=2,
+        worker_init=partial(faults.crash_after_chunks, "subject2", 1),
+    )
+    assert sorted(first.processed) == ["subject1", "subject4"]
+    assert first.failed["subject2"].startswith("worker process died while processing it (exit code 70")
+    assert "subject3/ground_truth.txt" in first.failed["subject3"]
+    cache = first.cache_dir
     man = read_manifest(cache)
     st = {k: v["status"] for k, v in man["recordings"].items()}
     assert st == {"subject1": "done", "subject2": "failed", "subject3": "failed", "subject4": "done"}
     assert man["counts"]["chunks"] == 4 and man["counts"]["failed"] == 2
     assert not list(cache.glob(".*tmp*")) and len([p for p in cache.iterdir() if p.is_dir()]) == 2
 
-    args[args.index("--workers") + 1] = "1"  # in-process from here on: no pool start-up cost
-    r = _cli(args + ["--allow-failures"])  # resume without the crash: subject2 done, subject3 still bad
-    assert r.returncode == 0 and "(1 processed, 2 already done, 1 failed)" in r.stdout, r.stdout + r.stderr
+    args = ["preprocess", "ubfc-rppg", str(root), "--out", str(tmp_path / "out"), "--size", "8"]
+    args += ["--chunk", "16", "--no-crop", "--workers", "0", "--quiet"]
+    r = _cli(args)  # resume without the crash: subject2 done, subject3 still bad: exit 1, one error line
+    assert r.returncode == 1 and "(1 processed, 2 already done, 1 failed)" in r.stdout, r.stdout + r.stderr
+    (line,) = r.stderr.splitlines()
+    assert line.startswith("mmrphys preprocess: error: 1 of 4 recording(s) failed") and "subject3" in line
+    assert "ground_truth.txt" in line
+    r = _cli(args + ["--allow-failures"])
+    assert r.returncode == 0 and r.stderr == "" and "1 failed" in r.stdout
     (root / "subject3" / "ground_truth.txt").write_text(good)
     r = _cli(args)  # resume: only the failed one is processed
     assert r.returncode == 0, r.stderr
@@ -129,17 +131,13 @@ def test_dead_worker_and_corrupt_file_are_never_silent(tmp_path):
         "frames": 160,
         "subjects": 4,
     }
-
-    clean = preprocess(
-        load_dataset("ubfc-rppg", root),
-        tmp_path / "clean",
-        Settings(size=8, chunk=16, crop="none"),
-        workers=0,
+    clean = preprocess(load_dataset("ubfc-rppg", root), tmp_path / "clean", settings, workers=0)
+    a, b = _digests(cache), _digests(clean.cache_dir)
+    assert a == b and len(a) == 4 * (2 * 2 + 1)
+    arrays = _arrays(cache)
+    assert len(arrays) == len(a) and all(
+        np.array_equal(v, w) for v, w in zip(arrays.values(), _arrays(clean.cache_dir).values())
     )
-    a, b = _arrays(cache), _arrays(clean.cache_dir)
-    assert a.keys() == b.keys() and len(a) == 4 * (2 * 2 + 1)
-    for k in a:
-        np.testing.assert_array_equal(a[k], b[k])
 
 
 def test_torch_dataset_appends_last_frame(tmp_path):

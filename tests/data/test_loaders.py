@@ -76,8 +76,14 @@ def test_ubfc_mp4_and_dataset1(tmp_path):
 def test_ubfc_errors_name_the_file(tmp_path):
     fx.ubfc2(tmp_path, subjects=(1, 2))
     os.remove(tmp_path / "subject2" / "ground_truth.txt")
+    ok, broken = load_dataset("ubfc-rppg", tmp_path)  # listed, not stopped: the broken one carries its error
+    assert ok.error is None and "subject2" in broken.error and "ground_truth.txt" in broken.error
     with pytest.raises(InputError, match="subject2"):
-        load_dataset("ubfc-rppg", tmp_path)
+        broken.load()
+    (tmp_path / "subject2" / "vid.avi").write_text("not a video")
+    (tmp_path / "subject2" / "ground_truth.txt").write_text("1 2 3\n")
+    assert "subject2/vid.avi is not a readable video" in load_dataset("ubfc-rppg", tmp_path)[1].error
+    fx.ubfc2(tmp_path, subjects=(2,))
     (tmp_path / "subject2" / "ground_truth.txt").write_text("not numbers at all\nfoo bar\n")
     rec = load_dataset("ubfc-rppg", tmp_path)[1]
     with pytest.raises(InputError, match=r"subject2/ground_truth.txt"):
@@ -253,8 +259,10 @@ def test_generic(tmp_path):
     th, _ = r.load("thermal")
     assert th.shape == (40, fx.H, fx.W) and float(th[0, 0, 0]) == 33.0
     (tmp_path / "bob" / "walk.csv").unlink()
+    _, bob = load_dataset("generic", tmp_path)
+    assert "walk.csv" in bob.error and bob.recording_id == "bob_walk"
     with pytest.raises(InputError, match="walk.csv"):
-        load_dataset("generic", tmp_path)
+        bob.labels()
 
 
 def test_align_index_is_toolbox_resample():

@@ -3,28 +3,29 @@
 from __future__ import annotations
 
 import json
+from functools import partial
 
+import faults
 import numpy as np
 import pytest
 
 from mmrphys.data import load_dataset
-from mmrphys.data.cache import CRASH_ENV, Settings, preprocess, process_recording, read_manifest
+from mmrphys.data.cache import Settings, preprocess, process_recording, read_manifest
 
 pytestmark = [pytest.mark.slow, pytest.mark.realdata]
 
 
-def test_interrupt_and_resume_gives_the_same_cache(ubfc_mini, tmp_path, monkeypatch):
+def test_interrupt_and_resume_gives_the_same_cache(ubfc_mini, tmp_path):
     settings = Settings(size=36, chunk=180, detect_every=30)
     recs = load_dataset("ubfc-rppg", ubfc_mini)
     assert len(recs) == 8
     victim = "subject12"
-    monkeypatch.setenv(CRASH_ENV, f"{victim}:2")  # its worker dies after writing 2 of its chunks
-    first = preprocess(recs, tmp_path / "cache", settings, workers=2, progress=False)
+    crash = partial(faults.crash_after_chunks, victim, 2)  # its worker dies after writing 2 of its chunks
+    first = preprocess(recs, tmp_path / "cache", settings, workers=2, progress=False, worker_init=crash)
     assert set(first.failed) == {victim} and "worker process died" in first.failed[victim]
     assert len(first.processed) == 7
     done_files = {p: p.stat().st_mtime_ns for p in first.cache_dir.rglob("*.npy")}
 
-    monkeypatch.delenv(CRASH_ENV)
     second = preprocess(recs, tmp_path / "cache", settings, workers=2, progress=False)
     assert second.ok and second.processed == [victim] and len(second.skipped) == 7
     for p, t in done_files.items():  # finished recordings were not touched
@@ -58,6 +59,8 @@ def test_interrupt_and_resume_gives_the_same_cache(ubfc_mini, tmp_path, monkeypa
     a, b = second.cache_dir / meta["key"], fresh / meta["key"]
     names = sorted(p.name for p in a.glob("*.npy"))
     assert names == sorted(p.name for p in b.glob("*.npy")) and len(names) == 2 * meta["n_chunks"] + 1
+    resumed = json.loads((a / "meta.json").read_text())["files"]
+    assert resumed == meta["files"]  # same sizes and SHA-256 of every file
     for name in names:
         np.testing.assert_array_equal(np.load(a / name), np.load(b / name))
     x = np.load(a / "rgb_000.npy")

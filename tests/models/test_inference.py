@@ -1,5 +1,12 @@
 """models.prepare: eager and compiled backends give the module's raw outputs within the float32 bound
-derived in tests/numerics.py (and z-scored ones), with random, shipped and the authors' weights."""
+of tests/models/numerics.py (and z-scored ones), with random, shipped and the authors' weights.
+
+The bound (``float32_relative_bound``: λ·u·Σ(√K + √n) over the network's reductions) is that of one
+float32 forward against float64; two float32 implementations are within twice of each other. Measured:
+<= 0.1 % of it everywhere (e.g. MMRPhys-LEF at 1x3x181x72x72: eager 1e-6 of the output's peak against a
+bound of 3.2e-3; the authors' PURE FactorizePhys 2.5e-6 against 2.4e-3), so kernels that sum in another
+order (another CPU, 2x or 10x the error) stay far inside.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +15,27 @@ import warnings
 import numpy as np
 import pytest
 import torch
+from numerics import errors, float32_relative_bound, float64_outputs
 
 from mmrphys.errors import ConfigError, InputError
 from mmrphys.models import create, inference, prepare
 from mmrphys.models.inference import InputSpec, input_spec, instance_norm_
-from numerics import compare, relative_bound
 
 CL = torch.channels_last_3d
+
+
+def compare(out: dict, ref: dict, model, x) -> dict[str, float]:
+    """Raw and z-scored outputs of two float32 implementations within twice the bound; returns the
+    fraction of the bound each used (1.0 = at the bound)."""
+    assert set(out) == set(ref)
+    bound = 2 * float32_relative_bound(model, x)
+    used = {"raw": 0.0, "z": 0.0}
+    for task in ref:
+        assert out[task].shape == ref[task].shape
+        raw, z, z_factor = errors(out[task].numpy(), ref[task].numpy())
+        used = {"raw": max(used["raw"], raw / bound), "z": max(used["z"], z / (z_factor * bound))}
+    assert used["raw"] <= 1.0 and used["z"] <= 1.0, used
+    return used
 
 
 def _check(model, x, backend="eager", **kw) -> dict:
@@ -40,36 +61,39 @@ def _check(model, x, backend="eager", **kw) -> dict:
         ("efficientphys", dict(attention="fsam"), 72, 21),
     ],
 )
-def test_eager_equals_module_with_random_weights(name, kw, size, frames):
+@pytest.mark.parametrize("batch", [1, 2])  # PyTorch picks other conv kernels for batch 1
+def test_eager_equals_module_with_random_weights(name, kw, size, frames, batch):
     torch.manual_seed(0)
     model = create(name, **kw)
-    x = torch.rand(2, model.in_channels, frames, size, size) * 255
+    x = torch.rand(batch, model.in_channels, frames, size, size) * 255
     used = _check(model, x)
-    assert used["raw"] < 0.1  # measured: <= 0.02 of the bound on a Xeon (AVX-512)
+    assert used["raw"] < 0.1  # measured: <= 0.001 of the bound on a Xeon (AVX-512)
+
+
+def test_eager_at_two_threads(monkeypatch):
+    """At 2+ threads the statistics take whole-tensor calls instead of cache blocks: same outputs."""
+    torch.manual_seed(1)
+    model = create("mmrphys_mef", tasks=("bvp", "rsp"), in_channels=3)
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
+    _check(model, torch.rand(1, 3, 41, 36, 36))
 
 
 def test_lef_full_window_and_both_paths_near_float64():
-    """The benchmarked case, batch 1, 181 frames: eager and the module are each within half the
-    bound of the float64 computation (so the float32 module itself is no better reference)."""
+    """The benchmarked case, batch 1, 181 frames: eager and the module are each within the bound of
+    the float64 computation (so the float32 module itself is no better reference)."""
     torch.manual_seed(2)
     model = create("mmrphys_lef", tasks=("bvp", "rsp"), in_channels=3).eval()
     x = torch.rand(1, 3, 181, 72, 72)
     with torch.no_grad():
-        ref64 = copy_double(model)(x.double())
         ref32 = model(x)
+    ref64 = float64_outputs(model, x)
     out = prepare(model)(x)
     assert out["bvp"].shape == out["rsp"].shape == (1, 180)
-    rel = relative_bound(model, x)
+    bound = float32_relative_bound(model, x)
     for task in ref64:
-        peak = float(ref64[task].abs().max())
         for y in (out[task], ref32[task]):
-            assert float((y.double() - ref64[task]).abs().max()) <= 0.5 * rel * peak
-
-
-def copy_double(model):
-    import copy
-
-    return copy.deepcopy(model).double()
+            raw, z, z_factor = errors(y.numpy(), ref64[task])
+            assert raw <= 0.1 * bound and z <= 0.1 * z_factor * bound  # measured: < 0.01
 
 
 def test_the_model_is_left_untouched_and_the_predictor_keeps_its_contract():
@@ -151,15 +175,15 @@ def test_compiled_without_a_compiler_warns_once_and_runs_eager(monkeypatch, tmp_
 
 @pytest.mark.slow
 def test_compiled_is_cached_on_disk_and_equals_the_module(monkeypatch, tmp_path):
-    """Compiles MMRPhys-SEF once (~30-100 s), then a second prepare() loads the package without
-    compiling; other shapes and batches run too, all within the float32 bound."""
+    """Compiles MMRPhys-SEF once (~30-240 s), then a second prepare() loads the package without
+    compiling; other shapes and batches run too (eagerly), all within the float32 bound."""
     torch.manual_seed(5)
     model = create("mmrphys_sef", tasks=("bvp", "rsp"), in_channels=3).eval()
     shape = (1, 3, 41, 9, 9)
     pred = prepare(model, backend="compiled", example_shape=shape, cache_dir=tmp_path)
     assert pred.backend == "compiled" and pred.compiled_shape == shape
     assert len(list(tmp_path.glob("*.pt2"))) == 1 and not list(tmp_path.glob(".*tmp*"))
-    x = torch.rand(2, 3, 41, 9, 9) * 255
+    x = torch.rand(1, 3, 41, 9, 9) * 255
     assert _check(model, x, "compiled", example_shape=shape, cache_dir=tmp_path)["raw"] < 0.1
 
     def no_compiling(*a, **k):
@@ -168,7 +192,8 @@ def test_compiled_is_cached_on_disk_and_equals_the_module(monkeypatch, tmp_path)
     monkeypatch.setattr("torch._inductor.aoti_compile_and_package", no_compiling)
     again = prepare(model, backend="compiled", example_shape=shape, cache_dir=tmp_path)
     assert again.backend == "compiled"
-    _check(model, torch.rand(1, 3, 21, 9, 9), "compiled", example_shape=shape, cache_dir=tmp_path)
+    for other in ((2, 3, 41, 9, 9), (1, 3, 21, 9, 9)):  # not the compiled shape: the eager module
+        _check(model, torch.rand(other), "compiled", example_shape=shape, cache_dir=tmp_path)
 
 
 def _synthetic_face_clip(size: int, frames: int, scale: float = 1.0) -> torch.Tensor:

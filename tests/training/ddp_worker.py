@@ -24,7 +24,8 @@ def main(out: str) -> None:
             "device": "cpu",
             "model": {"tasks": ["bvp", "rsp"]},
             "data": {"chunk": 32, "size": 8},
-            "train": {"epochs": 2, "batch_size": 4, "lr": 1e-2, "log_every": 1, "progress": False},
+            "train": {"epochs": 2, "batch_size": 4, "lr": 1e-2, "log_every": 1, "progress": False,
+                      "precision": "fp32"},
         }
     )
     dist = distributed.setup("cpu")

@@ -1,19 +1,16 @@
-"""Web tests need the built page (``cd webapp && npm ci && npm run build``); skip them cleanly without it."""
+"""Shared fixtures of the web tests: the default model, exported once per session into a temporary cache."""
 
 from __future__ import annotations
 
 import pytest
 
-from mmrphys.web.server import STATIC_DIR
 
-_NEEDS_BUILD = ("test_web_server.py", "test_web_browser.py")
+@pytest.fixture(scope="session")
+def web_cache(tmp_path_factory):
+    """A folder for ``MMRPHYS_CACHE`` whose ``web/`` holds the default weights' ONNX export (made once:
+    10-30 s); tests that start ``mmrphys serve`` point it here instead of the user's cache."""
+    from mmrphys.web.model import resolve_model
 
-
-def pytest_collection_modifyitems(config, items):
-    if (STATIC_DIR / "index.html").is_file():
-        return
-    skip = pytest.mark.skip(
-        reason=f"web app not built in {STATIC_DIR}: run 'cd webapp && npm ci && npm run build'")
-    for item in items:
-        if item.path.name in _NEEDS_BUILD:
-            item.add_marker(skip)
+    root = tmp_path_factory.mktemp("mmrphys-cache")
+    resolve_model(None, cache=root / "web")
+    return root

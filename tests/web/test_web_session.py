@@ -82,12 +82,67 @@ def test_cli_writes_report_and_plot(tmp_path, capsys):
      "need at least"),
     ("a,b\n1,2\n", ".csv", "columns t_s and bvp"),
     ("x", ".txt", "expected a .json or .csv"),
+    ('{"format": "mmrphys-web-session", "timestamps_s": [0, 1, 2, "x"], "bvp": [1, 2, 1, 2]}', ".json",
+     "'timestamps_s' must be a list of numbers"),
+    ('{"format": "mmrphys-web-session", "timestamps_s": {"a": 1}, "bvp": [1]}', ".json",
+     "'timestamps_s' is missing"),
+    ('{"format": "mmrphys-web-session", "timestamps_s": [0, 2, 1, 3], "bvp": [1, 2, 1, 2]}', ".json",
+     "increase"),
+    ("t_s,bvp\n", ".csv", "columns t_s and bvp"),
 ])
 def test_bad_exports_name_the_problem(tmp_path, content, suffix, match):
     f = tmp_path / f"bad{suffix}"
     f.write_text(content)
     with pytest.raises(InputError, match=match):
         analyze_session(f)
+
+
+def test_gaps_that_cannot_be_bridged_are_named(tmp_path):
+    obj = _session(seconds=12.0)
+    obj["timestamps_s"][-1] = 1e9  # one sample a billion seconds on: a 3e10-sample grid otherwise
+    f = tmp_path / "gap.json"
+    f.write_text(json.dumps(obj))
+    with pytest.raises(InputError, match="timestamps_s jump by 1e\\+09 s after sample 358"):
+        analyze_session(f)
+
+
+def test_binary_file_is_named(tmp_path):
+    f = tmp_path / "bin.json"
+    f.write_bytes(bytes(range(256)) * 4)
+    with pytest.raises(InputError, match="bin.json: not a readable JSON session"):
+        analyze_session(f)
+
+
+def test_report_is_written_atomically_and_unwritable_outputs_are_one_line(tmp_path, capsys):
+    f = tmp_path / "sess.json"
+    f.write_text(json.dumps(_session()))
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    assert main(["analyze", "session", str(f), "--out", str(blocker)]) == 2  # --out is a file
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "a_file" in err and "output folder" in err
+    out = tmp_path / "out"
+    taken = out / "sess_analysis.json"
+    taken.mkdir(parents=True)  # a folder where the report goes
+    assert main(["analyze", "session", str(f), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "sess_analysis.json: cannot write" in err
+    assert sorted(p.name for p in out.iterdir()) == ["sess_analysis.json", "sess_analysis.png"]  # no temp
+    bad_json = str(tmp_path / "no" / "dir" / "r.json")
+    assert main(["analyze", "session", str(f), "--out", str(tmp_path), "--json", bad_json]) == 2
+    assert "r.json: cannot write" in capsys.readouterr().err
+
+
+def test_plot_leaves_the_matplotlib_backend_alone(tmp_path):
+    import matplotlib
+
+    before = matplotlib.get_backend()
+    f = tmp_path / "sess.json"
+    f.write_text(json.dumps(_session()))
+    assert main(["analyze", "session", str(f)]) == 0
+    assert matplotlib.get_backend() == before
+    png = (tmp_path / "sess_analysis.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
 
 
 def test_cli_error_is_one_line(tmp_path, capsys):

@@ -1,6 +1,7 @@
-// Signal processing used in the browser: FFT, zero-phase band-pass, spectral rates with an SNR,
-// POS (the fallback method) and overlap-add stitching of model windows. Plain typed arrays in/out,
-// sampling rate `fs` in Hz, rates in beats/breaths per minute.
+// Signal processing used in the browser: the Python package's filters, spectra, rates and quality
+// index (mmrphys.signals, same steps, float64), POS (the fallback method), resampling onto a uniform
+// grid and the overlap-add stitching of model windows (mmrphys.tensors.OverlapAdd). Plain typed
+// arrays in/out, sampling rate `fs` in Hz, rates per minute.
 
 /** Smallest power of two >= n. */
 export function nextPow2(n) {
@@ -51,133 +52,386 @@ export function fft(re, im, inverse = false) {
   }
 }
 
-/** Copy of x minus its least-squares line. */
-export function detrendLinear(x) {
-  const n = x.length;
-  const out = new Float64Array(n);
-  if (n < 2) return out;
-  const tm = (n - 1) / 2;
-  let xm = 0;
-  for (let i = 0; i < n; i++) xm += x[i];
-  xm /= n;
-  let sxy = 0;
-  let sxx = 0;
-  for (let i = 0; i < n; i++) {
-    sxy += (i - tm) * (x[i] - xm);
-    sxx += (i - tm) * (i - tm);
-  }
-  const slope = sxy / sxx;
-  for (let i = 0; i < n; i++) out[i] = x[i] - xm - slope * (i - tm);
-  return out;
-}
-
-/** Zero-mean, unit-variance copy (zeros stay zeros when the input is constant). */
-export function zscore(x) {
-  const n = x.length;
+/** Mean and population standard deviation of x (numpy's mean() and std()). */
+export function meanStd(x) {
+  const n = x.length || 1;
   let m = 0;
-  for (let i = 0; i < n; i++) m += x[i];
-  m /= n || 1;
-  let v = 0;
-  for (let i = 0; i < n; i++) v += (x[i] - m) ** 2;
-  const sd = Math.sqrt(v / (n || 1)) || 1;
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) out[i] = (x[i] - m) / sd;
+  for (let i = 0; i < x.length; i++) m += x[i];
+  m /= n;
+  let q = 0;
+  for (let i = 0; i < x.length; i++) q += (x[i] - m) ** 2;
+  return [m, Math.sqrt(q / n)];
+}
+
+// ---------------------------------------------------------------------------------------------------
+// The Python design, step by step (mmrphys.signals): a Butterworth band-pass applied forward and
+// backward exactly as scipy.signal.filtfilt does it, the PSD as scipy's periodogram / Welch compute
+// it, the peak in the band with the harmonic check, and the zoomed-spectrum refinement. All in
+// float64; tests/web/test_web_dsp.py runs these functions in Node and mmrphys.signals on the same
+// inputs and bounds the difference. Settings (bands, order, PSD rule) come from /api/model.json.
+// ---------------------------------------------------------------------------------------------------
+
+/** True when x carries no variation (as mmrphys.signals._checks.is_constant). */
+export function isConstant(x) {
+  if (x.length < 2) return true;
+  let lo = Infinity;
+  let hi = -Infinity;
+  let mag = 0;
+  for (const v of x) {
+    if (v < lo) lo = v;
+    if (v > hi) hi = v;
+    mag = Math.max(mag, Math.abs(v));
+  }
+  return hi - lo <= 1e-12 * Math.max(mag, 1e-300);
+}
+
+// Complex numbers as [re, im] pairs: just what the filter design needs.
+const cadd = (a, b) => [a[0] + b[0], a[1] + b[1]];
+const csub = (a, b) => [a[0] - b[0], a[1] - b[1]];
+const cmul = (a, b) => [a[0] * b[0] - a[1] * b[1], a[0] * b[1] + a[1] * b[0]];
+const cdiv = (a, b) => {
+  const d = b[0] * b[0] + b[1] * b[1];
+  return [(a[0] * b[0] + a[1] * b[1]) / d, (a[1] * b[0] - a[0] * b[1]) / d];
+};
+const csqrt = (a) => {
+  // principal square root, as numpy's
+  const r = Math.hypot(a[0], a[1]);
+  const re = Math.sqrt(Math.max(0, (r + a[0]) / 2));
+  const im = Math.sqrt(Math.max(0, (r - a[0]) / 2));
+  return [re, a[1] < 0 || Object.is(a[1], -0) ? -im : im];
+};
+
+/** Real coefficients of prod (z - r) over complex roots, highest power first (numpy.poly). */
+function polyReal(roots) {
+  let c = [[1, 0]];
+  for (const r of roots) {
+    const next = c.map((v) => [v[0], v[1]]).concat([[0, 0]]);
+    for (let i = 0; i < c.length; i++) next[i + 1] = csub(next[i + 1], cmul(c[i], r));
+    c = next;
+  }
+  return Float64Array.from(c, (v) => v[0]);
+}
+
+/**
+ * Butterworth band-pass design, the steps of scipy.signal.butter(order, [low, high], 'bandpass'):
+ * analog prototype poles, pre-warped edges, low-pass to band-pass, bilinear transform. Returns
+ * {b, a} with a[0] = 1 (2*order + 1 coefficients each).
+ */
+export function butterBandpass(order, lowHz, highHz, fs) {
+  if (!(Number.isInteger(order) && order >= 1)) throw new Error(`order must be a positive integer, got ${order}`);
+  if (!(lowHz > 0 && lowHz < highHz && highHz < fs / 2)) throw new Error(`band ${lowHz}-${highHz} Hz invalid at fs ${fs}`);
+  const n = order;
+  const proto = []; // -exp(i*pi*m/(2n)), m = -n+1, -n+3, ..., n-1
+  for (let m = -n + 1; m < n; m += 2) proto.push([-Math.cos((Math.PI * m) / (2 * n)), -Math.sin((Math.PI * m) / (2 * n))]);
+  const fsd = 2; // scipy designs on frequencies normalised to Nyquist = 1, i.e. fs = 2
+  const warp = (hz) => 2 * fsd * Math.tan((Math.PI * ((hz / fs) * 2)) / fsd);
+  const w1 = warp(lowHz);
+  const w2 = warp(highHz);
+  const bw = w2 - w1;
+  const wo = Math.sqrt(w1 * w2);
+  const lp = proto.map((p) => [(p[0] * bw) / 2, (p[1] * bw) / 2]);
+  const poles = [];
+  for (const p of lp) poles.push(cadd(p, csqrt(csub(cmul(p, p), [wo * wo, 0]))));
+  for (const p of lp) poles.push(csub(p, csqrt(csub(cmul(p, p), [wo * wo, 0]))));
+  // bilinear transform (fs2 = 2 * fsd): n zeros at s = 0 -> z = 1, n zeros at infinity -> z = -1
+  const fs2 = 2 * fsd;
+  const zeros = [];
+  for (let i = 0; i < n; i++) zeros.push([1, 0]);
+  for (let i = 0; i < n; i++) zeros.push([-1, 0]);
+  const pz = poles.map((p) => cdiv(cadd([fs2, 0], p), csub([fs2, 0], p)));
+  let num = [1, 0];
+  for (let i = 0; i < n; i++) num = cmul(num, [fs2, 0]);
+  let den = [1, 0];
+  for (const p of poles) den = cmul(den, csub([fs2, 0], p));
+  const k = bw ** n * cdiv(num, den)[0];
+  return { b: polyReal(zeros).map((v) => v * k), a: polyReal(pz) };
+}
+
+/** scipy.signal.lfilter(b, a, x, zi=zi): direct form II transposed, a[0] = 1; returns y. */
+export function lfilter(b, a, x, zi) {
+  const m = a.length;
+  const z = Float64Array.from(zi ?? new Float64Array(m - 1));
+  const y = new Float64Array(x.length);
+  for (let i = 0; i < x.length; i++) {
+    const xi = x[i];
+    const yi = b[0] * xi + z[0];
+    for (let j = 1; j < m - 1; j++) z[j - 1] = b[j] * xi + z[j] - a[j] * yi;
+    z[m - 2] = b[m - 1] * xi - a[m - 1] * yi;
+    y[i] = yi;
+  }
+  return y;
+}
+
+/** scipy.signal.lfilter_zi: the state of the step response's steady state, (I - A^T) zi = B. */
+export function lfilterZi(b, a) {
+  const n = a.length - 1;
+  const m = Array.from({ length: n }, (_, i) => {
+    const row = new Float64Array(n + 1);
+    row[i] += 1;
+    row[0] += a[i + 1]; // I - companion(a)^T: first column +a[i+1], superdiagonal -1
+    if (i + 1 < n) row[i + 1] -= 1;
+    row[n] = b[i + 1] - a[i + 1] * b[0];
+    return row;
+  });
+  for (let c = 0; c < n; c++) {
+    // Gaussian elimination with partial pivoting (4 x 4 for an order-2 band-pass)
+    let piv = c;
+    for (let r = c + 1; r < n; r++) if (Math.abs(m[r][c]) > Math.abs(m[piv][c])) piv = r;
+    [m[c], m[piv]] = [m[piv], m[c]];
+    for (let r = c + 1; r < n; r++) {
+      const f = m[r][c] / m[c][c];
+      for (let k = c; k <= n; k++) m[r][k] -= f * m[c][k];
+    }
+  }
+  const zi = new Float64Array(n);
+  for (let r = n - 1; r >= 0; r--) {
+    let s = m[r][n];
+    for (let k = r + 1; k < n; k++) s -= m[r][k] * zi[k];
+    zi[r] = s / m[r][r];
+  }
+  return zi;
+}
+
+/** scipy.signal.filtfilt(b, a, x) with its defaults: odd extension by 3*len(a), steady-state zi. */
+export function filtfilt(b, a, x) {
+  const n = x.length;
+  const pad = 3 * Math.max(a.length, b.length);
+  if (n <= pad) throw new Error(`filtfilt: ${n} samples, need more than ${pad}`);
+  const ext = new Float64Array(n + 2 * pad);
+  for (let i = 0; i < pad; i++) ext[i] = 2 * x[0] - x[pad - i];
+  for (let i = 0; i < n; i++) ext[pad + i] = x[i];
+  for (let i = 0; i < pad; i++) ext[pad + n + i] = 2 * x[n - 1] - x[n - 2 - i];
+  const zi = lfilterZi(b, a);
+  const fwd = lfilter(b, a, ext, zi.map((v) => v * ext[0]));
+  fwd.reverse();
+  const back = lfilter(b, a, fwd, zi.map((v) => v * fwd[0]));
+  back.reverse();
+  return back.slice(pad, pad + n);
+}
+
+/** Zero-phase Butterworth band-pass (mmrphys.signals.bandpass): design + filtfilt. */
+export function bandpass(x, fs, lowHz, highHz, order = 2) {
+  const { b, a } = butterBandpass(order, lowHz, highHz, fs);
+  return filtfilt(b, a, x);
+}
+
+/** Fewest samples a rate can be computed from (mmrphys.signals.min_samples): filtfilt's pad + 1. */
+export function minSamples(preset) {
+  return 3 * (2 * preset.order + 1) + 1;
+}
+
+/** The preset's band for 'hr' or 'rr' ([low, high] Hz). */
+export function presetBand(preset, kind) {
+  return kind === 'hr' ? preset.hr_band : preset.rr_band;
+}
+
+/**
+ * The preset's post-processing (mmrphys.signals.preprocess): the Butterworth band-pass forward and
+ * backward, then a z-score for 'rr' when the preset says so; zeros for a constant input. The
+ * smoothness-priors detrend of the toolbox presets is not in the page: such a preset is refused.
+ */
+export function preprocess(x, fs, preset, kind) {
+  if (preset.detrend) throw new Error(`preset ${preset.name}: the page does not implement the detrend`);
+  if (isConstant(x)) return new Float64Array(x.length);
+  const [lo, hi] = presetBand(preset, kind);
+  const out = bandpass(x, fs, lo, hi, preset.order);
+  if (kind === 'rr' && preset.rr_zscore) {
+    const [m, sd] = meanStd(out);
+    if (sd > 0) for (let i = 0; i < out.length; i++) out[i] = (out[i] - m) / sd;
+  }
   return out;
 }
 
-/**
- * Zero-phase band-pass in the frequency domain: reflect-pad, FFT, a mask with 0.05 Hz cosine edges,
- * inverse FFT. Used for display; the rates come from the spectrum directly.
- */
-export function bandpass(x, fs, lowHz, highHz) {
-  const n = x.length;
-  if (n < 8) return Float32Array.from(x);
-  const pad = Math.min(n - 1, Math.round(2 * fs));
-  const total = n + 2 * pad;
-  const nfft = nextPow2(total);
-  const re = new Float64Array(nfft);
-  const im = new Float64Array(nfft);
-  const d = detrendLinear(x);
-  for (let i = 0; i < total; i++) {
-    let k = i - pad;
-    if (k < 0) k = -k;
-    if (k >= n) k = 2 * (n - 1) - k;
-    re[i] = d[k];
+/** The PSD estimator for n samples (mmrphys.signals.spectrum.psd_kind): 'periodogram' or 'welch'. */
+export function psdKind(n, fs, method, welchAfterS = 30) {
+  if (method === 'auto') return n <= welchAfterS * fs ? 'periodogram' : 'welch';
+  if (method !== 'periodogram' && method !== 'welch') throw new Error(`unknown PSD method ${method}`);
+  return method;
+}
+
+/** Periodic Hann window of length m (scipy.signal.get_window('hann', m)). */
+function hannPeriodic(m) {
+  return Float64Array.from({ length: m }, (_, i) => 0.5 - 0.5 * Math.cos((2 * Math.PI * i) / m));
+}
+
+/** |DFT|^2 of x * w at the frequencies f (Hz): the DTFT evaluated directly. */
+function dtftPower(x, start, w, freqs, fs) {
+  const p = new Float64Array(freqs.length);
+  for (let i = 0; i < freqs.length; i++) {
+    const om = (-2 * Math.PI * freqs[i]) / fs;
+    let re = 0;
+    let im = 0;
+    for (let j = 0; j < w.length; j++) {
+      const v = x[start + j] * w[j];
+      re += v * Math.cos(om * j);
+      im += v * Math.sin(om * j);
+    }
+    p[i] = re * re + im * im;
   }
-  fft(re, im);
-  const edge = 0.05;
-  for (let i = 0; i < nfft; i++) {
-    const f = (Math.min(i, nfft - i) * fs) / nfft;
-    let g = 0;
-    if (f >= lowHz && f <= highHz) g = 1;
-    else if (f > lowHz - edge && f < lowHz) g = 0.5 - 0.5 * Math.cos((Math.PI * (f - lowHz + edge)) / edge);
-    else if (f > highHz && f < highHz + edge) g = 0.5 + 0.5 * Math.cos((Math.PI * (f - highHz)) / edge);
-    re[i] *= g;
-    im[i] *= g;
-  }
-  fft(re, im, true);
-  return Float32Array.from(re.subarray(pad, pad + n));
+  return p;
+}
+
+function welchSegments(n) {
+  const seg = Math.max(2, Math.min(n >> 1, n));
+  const step = seg - (seg >> 1);
+  const starts = [];
+  for (let s = 0; s + seg <= n; s += step) starts.push(s);
+  return { seg, starts, w: hannPeriodic(seg) };
 }
 
 /**
- * Dominant frequency of x within [lowHz, highHz]: linear detrend, Hann window, zero padding to at
- * least 8x, parabolic refinement of the peak. Returns {bpm, hz, snrDb}; snrDb compares the power
- * within +-0.1 Hz of the peak and of its second harmonic with all other power between lowHz and
- * min(2 * highHz, Nyquist). `harmonicCheck` prefers the fundamental over a stronger second harmonic.
+ * One-sided PSD {freqs, pxx} as mmrphys.signals.spectrum: a boxcar periodogram with nfft = next
+ * power of two (by FFT), or Welch with nperseg = n // 2 (periodic Hann, 50 % overlap, nfft = nperseg,
+ * by a direct DFT). Powers are scipy's up to one constant factor per call, which no rate or quality
+ * depends on (they use maxima and ratios of in-band powers only).
  */
-export function spectralRate(x, fs, lowHz, highHz, harmonicCheck = false) {
+export function spectrum(x, fs, kind) {
   const n = x.length;
-  const nfft = nextPow2(Math.max(8 * n, 4096));
-  const re = new Float64Array(nfft);
-  const im = new Float64Array(nfft);
-  const d = detrendLinear(x);
-  for (let i = 0; i < n; i++) re[i] = d[i] * (0.5 - 0.5 * Math.cos((2 * Math.PI * i) / Math.max(1, n - 1)));
-  fft(re, im);
-  const half = nfft / 2;
-  const p = new Float64Array(half + 1);
-  for (let i = 0; i <= half; i++) p[i] = re[i] * re[i] + im[i] * im[i];
-  const df = fs / nfft;
-  const lo = Math.max(1, Math.ceil(lowHz / df));
-  const hi = Math.min(half - 1, Math.floor(highHz / df));
-  let best = lo;
-  for (let i = lo; i <= hi; i++) if (p[i] > p[best]) best = i;
-  if (harmonicCheck) {
-    // A pulse wave with a sharp upstroke can carry more power at 2x HR than at HR: when a local peak
-    // at half the frequency holds at least a quarter of the top peak's power, it is the heart rate.
-    const half = Math.round(best / 2);
-    const w = Math.max(1, Math.round(0.08 / df));
-    let sub = -1;
-    for (let i = Math.max(lo, half - w); i <= Math.min(hi, half + w); i++) if (sub < 0 || p[i] > p[sub]) sub = i;
-    if (sub > lo && p[sub] >= p[sub - 1] && p[sub] >= p[sub + 1] && p[sub] >= 0.25 * p[best]) best = sub;
+  if (kind === 'periodogram') {
+    const nfft = nextPow2(n);
+    const re = new Float64Array(nfft);
+    const im = new Float64Array(nfft);
+    re.set(x);
+    fft(re, im);
+    const pxx = new Float64Array(nfft / 2 + 1);
+    for (let i = 0; i < pxx.length; i++) pxx[i] = re[i] * re[i] + im[i] * im[i];
+    return { freqs: Float64Array.from(pxx, (_, i) => (i * fs) / nfft), pxx };
   }
-  let shift = 0;
-  if (best > lo && best < hi) {
-    const a = p[best - 1];
-    const b = p[best];
-    const c = p[best + 1];
-    const den = a - 2 * b + c;
-    if (den !== 0) shift = Math.max(-0.5, Math.min(0.5, (0.5 * (a - c)) / den));
-  }
-  const hz = (best + shift) * df;
-  const top = Math.min(half, Math.floor(Math.min(2 * highHz, fs / 2) / df));
-  const near = 0.1 / df;
-  let signal = 0;
-  let noise = 0;
-  for (let i = lo; i <= top; i++) {
-    const f = i;
-    const inPeak = Math.abs(f - (best + shift)) <= near || Math.abs(f - 2 * (best + shift)) <= near;
-    if (inPeak) signal += p[i];
-    else noise += p[i];
-  }
-  const snrDb = 10 * Math.log10((signal + 1e-12) / (noise + 1e-12));
-  return { hz, bpm: hz * 60, snrDb };
+  const { seg, starts, w } = welchSegments(n);
+  const freqs = Float64Array.from({ length: (seg >> 1) + 1 }, (_, i) => (i * fs) / seg);
+  const pxx = new Float64Array(freqs.length);
+  for (const s of starts) dtftPower(x, s, w, freqs, fs).forEach((v, i) => (pxx[i] += v / starts.length));
+  return { freqs, pxx };
 }
 
-/** Quality label of a spectral SNR in dB (bands calibrated on clean synthetic and webcam traces). */
-export function qualityLabel(snrDb) {
-  if (!Number.isFinite(snrDb)) return 'none';
-  if (snrDb >= 3) return 'good';
-  if (snrDb >= -3) return 'fair';
+function medianOf(values) {
+  const s = Float64Array.from(values).sort();
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : 0.5 * (s[m - 1] + s[m]);
+}
+
+/**
+ * The harmonic check (mmrphys.signals.spectrum.subharmonic_bin): when the top bin k may be the
+ * pulse's 2nd harmonic, the bin near half its frequency is taken if it is a local maximum, holds at
+ * least `ratio` of the top's power and stands `floor` times above the median in-band power.
+ */
+export function subharmonicBin(freqs, pxx, idx, k, ratio, floor) {
+  if (!(ratio > 0) || idx.length < 3) return k;
+  const df = freqs[1] - freqs[0];
+  const half = freqs[k] / 2;
+  let j = -1;
+  for (const i of idx) if (Math.abs(freqs[i] - half) <= df * 1.000001 && (j < 0 || pxx[i] > pxx[j])) j = i;
+  if (j < 0) return k;
+  const loN = pxx[Math.max(j - 1, 0)];
+  const hiN = pxx[Math.min(j + 1, pxx.length - 1)];
+  if (pxx[j] < loN || pxx[j] < hiN) return k;
+  if (pxx[j] < ratio * pxx[k] || pxx[j] < floor * medianOf(idx.map((i) => pxx[i]))) return k;
+  return j;
+}
+
+/** Unscaled power of the same estimator at m frequencies from fLo to fHi (scipy's zoom_fft, directly). */
+export function zoomPower(x, fs, fLo, fHi, m, kind) {
+  const freqs = Float64Array.from({ length: m }, (_, i) => fLo + ((fHi - fLo) * i) / (m - 1));
+  if (kind === 'periodogram') return { freqs, power: dtftPower(x, 0, new Float64Array(x.length).fill(1), freqs, fs) };
+  const { starts, w } = welchSegments(x.length);
+  const power = new Float64Array(m);
+  for (const s of starts) dtftPower(x, s, w, freqs, fs).forEach((v, i) => (power[i] += v / starts.length));
+  return { freqs, power };
+}
+
+/**
+ * Frequency (Hz) of the PSD maximum within [lowHz, highHz] (mmrphys.signals.spectrum.peak_frequency
+ * with refine=True): the top bin, the harmonic check when ratio > 0, then 201 points of the same
+ * estimator's spectrum over one bin either side and a parabola through the top. NaN when no bin is
+ * in the band.
+ */
+export function peakFrequency(x, fs, band, { method = 'periodogram', welchAfterS = 30, ratio = 0, floor = 10 } = {}) {
+  const [lo, hi] = band;
+  const kind = psdKind(x.length, fs, method, welchAfterS);
+  const { freqs, pxx } = spectrum(x, fs, kind);
+  const idx = [];
+  for (let i = 0; i < freqs.length; i++) if (freqs[i] >= lo && freqs[i] <= hi) idx.push(i);
+  if (!idx.length) return NaN;
+  let k = idx[0];
+  for (const i of idx) if (pxx[i] > pxx[k]) k = i;
+  if (ratio > 0) k = subharmonicBin(freqs, pxx, idx, k, ratio, floor);
+  const fPeak = freqs[k];
+  const df = freqs[1] - freqs[0];
+  const fLo = Math.max(lo, fPeak - df);
+  const fHi = Math.min(hi, fPeak + df);
+  if (fHi <= fLo) return fPeak;
+  const z = zoomPower(x, fs, fLo, fHi, 201, kind);
+  let j = 0;
+  for (let i = 1; i < z.power.length; i++) if (z.power[i] > z.power[j]) j = i;
+  if (j > 0 && j < z.power.length - 1) {
+    const [y0, y1, y2] = [z.power[j - 1], z.power[j], z.power[j + 1]];
+    const den = y0 - 2 * y1 + y2;
+    const shift = den < 0 ? (0.5 * (y0 - y2)) / den : 0;
+    return z.freqs[j] + shift * (z.freqs[1] - z.freqs[0]);
+  }
+  return z.freqs[j];
+}
+
+/**
+ * Rate per minute of a waveform with a preset (mmrphys.signals.heart_rate / respiratory_rate with
+ * refine on, spectral method): preprocess, then the PSD peak in the preset's band, with the harmonic
+ * check for 'hr'. NaN for a constant input or one of fewer than minSamples(preset) samples.
+ */
+export function rate(x, fs, preset, kind) {
+  if (x.length < minSamples(preset) || isConstant(x)) return NaN;
+  const y = preprocess(x, fs, preset, kind);
+  if (isConstant(y)) return NaN;
+  return 60 * peakFrequency(y, fs, presetBand(preset, kind), {
+    method: preset.psd,
+    welchAfterS: preset.welch_after_s,
+    ratio: kind === 'hr' ? preset.subharmonic_ratio : 0,
+    floor: preset.subharmonic_floor,
+  });
+}
+
+/**
+ * Quality index in [0, 1] (mmrphys.signals.signal_quality): after the preset's band-pass, the share
+ * of in-band periodogram power within halfWidthHz of the peak (and of its 2nd harmonic for 'hr'),
+ * rescaled so that a flat spectrum scores 0 and a pure tone 1. NaN when too short.
+ */
+export function signalQuality(x, fs, preset, kind, halfWidthHz) {
+  if (x.length < minSamples(preset)) return NaN;
+  const y = preprocess(x, fs, preset, kind);
+  if (isConstant(y)) return 0;
+  const { freqs, pxx } = spectrum(y, fs, 'periodogram');
+  const [lo, hi] = presetBand(preset, kind);
+  const fb = [];
+  const pb = [];
+  for (let i = 0; i < freqs.length; i++) {
+    if (freqs[i] >= lo && freqs[i] <= hi) {
+      fb.push(freqs[i]);
+      pb.push(pxx[i]);
+    }
+  }
+  const total = pb.reduce((s, v) => s + v, 0);
+  if (pb.length < 2 || total <= 0) return 0;
+  let k = 0;
+  for (let i = 1; i < pb.length; i++) if (pb[i] > pb[k]) k = i;
+  const harmonic = kind === 'hr';
+  if (harmonic) k = subharmonicBin(fb, pb, pb.map((_, i) => i), k, preset.subharmonic_ratio, preset.subharmonic_floor);
+  let near = 0;
+  let count = 0;
+  for (let i = 0; i < fb.length; i++) {
+    if (Math.abs(fb[i] - fb[k]) <= halfWidthHz || (harmonic && Math.abs(fb[i] - 2 * fb[k]) <= halfWidthHz)) {
+      near += pb[i];
+      count++;
+    }
+  }
+  const r0 = count / fb.length;
+  if (r0 >= 1) return 0;
+  return Math.min(1, Math.max(0, (near / total - r0) / (1 - r0)));
+}
+
+/** Label of a quality index with the server's thresholds {good, fair}: 'good' | 'fair' | 'poor' | 'none'. */
+export function qualityLabel(index, thresholds) {
+  if (!Number.isFinite(index)) return 'none';
+  if (index >= thresholds.good) return 'good';
+  if (index >= thresholds.fair) return 'fair';
   return 'poor';
 }
 
@@ -275,8 +529,9 @@ export class PosTracker {
 }
 
 /**
- * Overlap-add of per-window outputs onto one timeline. Each window's output is z-scored (the model's
- * scale is arbitrary per window) and weighted by a Hann taper (edges of a window are least reliable).
+ * Overlap-add of per-window outputs onto one timeline (mmrphys.tensors.OverlapAdd): each window's
+ * output is z-scored (the model's scale is arbitrary per window) and weighted by a Hann taper with a
+ * floor, 0.1 + 0.9 * hanning(n) (window edges, where the model has least context, count less).
  */
 export class Stitcher {
   constructor(capacity) {
@@ -287,21 +542,22 @@ export class Stitcher {
   }
 
   add(start, values) {
-    const z = zscore(values);
-    const n = z.length;
+    const n = values.length;
+    const [m, sd] = meanStd(values);
     for (let i = 0; i < n; i++) {
       const k = start + i;
       if (k < 0 || k >= this.capacity) continue;
-      const w = 0.02 + 0.5 - 0.5 * Math.cos((2 * Math.PI * (i + 0.5)) / n);
-      this.sum[k] += w * z[i];
+      const z = sd > 0 ? (values[i] - m) / sd : values[i] - m;
+      const w = n < 3 ? 1 : 0.1 + 0.9 * (0.5 - 0.5 * Math.cos((2 * Math.PI * i) / (n - 1)));
+      this.sum[k] += w * z;
       this.weight[k] += w;
     }
     this.end = Math.max(this.end, Math.min(this.capacity, start + n));
   }
 
-  /** Stitched values for samples [from, end). */
+  /** Stitched values for samples [from, end); 0 where no window reached. */
   values(from = 0) {
-    const out = new Float32Array(Math.max(0, this.end - from));
+    const out = new Float64Array(Math.max(0, this.end - from));
     for (let k = from; k < this.end; k++) out[k - from] = this.weight[k] > 0 ? this.sum[k] / this.weight[k] : 0;
     return out;
   }

@@ -3,17 +3,18 @@
 // Messages in:  init {model, fs}, frame {rgba, t}, reset, export
 // Messages out: ready {method, backend}, update {...}, session {...}, error {message}
 import * as ort from 'ort-runtime';
-import { PosTracker, Stitcher, bandpass, median, qualityLabel, resampleUniform, spectralRate } from './dsp.js';
+import {
+  PosTracker, Stitcher, bandpass, median, minSamples, presetBand, qualityLabel, rate, resampleUniform, signalQuality,
+} from './dsp.js';
 
 const MAX_SECONDS = 30 * 60; // a session keeps at most 30 min (then it stops growing)
-const HR_BAND = [0.6, 3.3];
-const RR_BAND = [0.1, 0.54];
-const HR_WINDOW_S = 20;
-const HR_MIN_S = 8;
-const RR_WINDOW_S = 30;
-const RR_MIN_S = 12;
+const PLOT_SECONDS = { hr: 10, rr: 20 }; // shown in the plots (display only)
 
-let cfg = null; // {available, url, frames, first_frames, size, tasks, name, label}
+// /api/model.json: {available, url, frames, first_frames, stride, size, name, label, settings}, where
+// settings holds the Python package's preset (bands, filter order, PSD rule), rate windows and
+// quality windows: the page has no copies of them.
+let cfg = null;
+let settings = null;
 let session = null;
 let backend = 'none';
 let method = 'pos';
@@ -55,6 +56,7 @@ function reset() {
 
 async function init(model) {
   cfg = model;
+  settings = model.settings;
   reset();
   if (!model.available) {
     method = 'pos';
@@ -190,20 +192,35 @@ function fsOf(from, to) {
   return (to - 1 - from) / (times[to - 1] - times[from]);
 }
 
-function rateOf(signal, end, band, windowS, minS, recent, history, sampleOffset) {
+const NO_RATE = { bpm: NaN, index: NaN, quality: 'none' };
+
+/**
+ * The rate over the last window of `kind` ('hr' | 'rr'), as mmrphys.signals.heart_rate /
+ * respiratory_rate and signal_quality compute it on that window (resampled onto a uniform grid first:
+ * frames arrive with jitter). The displayed value is the median of the last 5 (display smoothing).
+ */
+function rateOf(signal, end, kind, recent, history, sampleOffset) {
   // signal covers samples [sampleOffset, end)
   const fs = fsOf(Math.max(sampleOffset, end - 60), end);
-  const n = Math.min(end - sampleOffset, Math.round(windowS * fs));
-  if (n < minS * fs) return { bpm: NaN, snrDb: NaN, quality: 'none' };
+  const n = Math.min(end - sampleOffset, Math.round(settings.windows[`${kind}_s`] * fs));
+  if (n < settings.windows[`${kind}_min_s`] * fs) return NO_RATE;
   const seg = signal.subarray(signal.length - n);
   const uniform = resampleUniform(seg, times.subarray(end - n, end), fs);
-  const { bpm, snrDb } = spectralRate(uniform, fs, band[0], band[1], band === HR_BAND);
+  let bpm;
+  let index;
+  try {
+    bpm = rate(uniform, fs, settings.preset, kind);
+    index = signalQuality(uniform, fs, settings.preset, kind, settings.quality.half_width_hz[kind]);
+  } catch {
+    return NO_RATE; // e.g. a frame rate too low for the band (fs / 2 below its upper edge)
+  }
+  if (!Number.isFinite(bpm)) return NO_RATE;
   recent.push(bpm);
   if (recent.length > 5) recent.shift();
   const shown = median(recent);
-  const q = qualityLabel(snrDb);
-  history.push({ t_s: times[end - 1], bpm: shown, raw_bpm: bpm, snr_db: snrDb, quality: q });
-  return { bpm: shown, snrDb, quality: q };
+  const q = qualityLabel(index, settings.quality);
+  history.push({ t_s: times[end - 1], bpm: shown, raw_bpm: bpm, quality_index: index, quality: q });
+  return { bpm: shown, index, quality: q };
 }
 
 function currentSignals() {
@@ -219,19 +236,25 @@ function currentSignals() {
 function publish(ms, len) {
   const sig = currentSignals();
   const { start, end } = sig;
-  let hr = { bpm: NaN, snrDb: NaN, quality: 'none' };
-  let rr = { bpm: NaN, snrDb: NaN, quality: 'none' };
+  let hr = NO_RATE;
+  let rr = NO_RATE;
   if (end - start > 8) {
-    hr = rateOf(sig.bvp, end, HR_BAND, HR_WINDOW_S, HR_MIN_S, hrRecent, hrHistory, start);
-    if (sig.rsp) rr = rateOf(sig.rsp, end, RR_BAND, RR_WINDOW_S, RR_MIN_S, rrRecent, rrHistory, start);
+    hr = rateOf(sig.bvp, end, 'hr', hrRecent, hrHistory, start);
+    if (sig.rsp) rr = rateOf(sig.rsp, end, 'rr', rrRecent, rrHistory, start);
   }
-  // Display: the last 10 s of BVP and 20 s of respiration, band-passed.
+  // Display: the last 10 s of BVP and 20 s of respiration, with the preset's band-pass.
   const fs = fsOf(Math.max(start, end - 60), end);
-  const tail = (x, s, band) => {
+  const tail = (x, s, kind) => {
     if (!x) return null;
     const n = Math.min(x.length, Math.round(s * fs));
     const ctx = Math.min(x.length, n + Math.round(4 * fs)); // filter with context, show the tail
-    return bandpass(x.subarray(x.length - ctx), fs, band[0], band[1]).slice(ctx - n);
+    if (ctx < minSamples(settings.preset)) return Float32Array.from(x.subarray(x.length - n));
+    try {
+      const [lo, hi] = presetBand(settings.preset, kind);
+      return Float32Array.from(bandpass(x.subarray(x.length - ctx), fs, lo, hi, settings.preset.order).slice(ctx - n));
+    } catch {
+      return Float32Array.from(x.subarray(x.length - n));
+    }
   };
   postMessage({
     type: 'update',
@@ -245,8 +268,8 @@ function publish(ms, len) {
     fs,
     hr,
     rr,
-    bvpTail: tail(sig.bvp, 10, HR_BAND),
-    rspTail: tail(sig.rsp, 20, RR_BAND),
+    bvpTail: tail(sig.bvp, PLOT_SECONDS.hr, 'hr'),
+    rspTail: tail(sig.rsp, PLOT_SECONDS.rr, 'rr'),
   });
 }
 

@@ -5,8 +5,10 @@ import { drawTrace } from './plot.js';
 const $ = (id) => document.getElementById(id);
 const DETECT_EVERY = 10; // frames between face detections (a third of a second at 30 fps)
 const DETECT_WIDTH = 320; // detection runs on a downscaled frame
-const CROP_SCALE = 1.5; // the training crop: square box enlarged x1.5 about its centre
-const NO_FACE_S = 1.5;
+// The training crop's scale (square box enlarged about its centre) and the longest face gap come
+// from the server (/api/model.json settings: mmrphys.faces and mmrphys.vitals); no copies here.
+const cropScale = () => app.model.settings.crop_scale;
+const noFaceS = () => app.model.settings.windows.no_face_s;
 const DARK_LUMA = 40;
 const MOVE_FRACTION = 0.12; // centre shift per detection, relative to the face size
 
@@ -142,11 +144,11 @@ function onFace(box, scale, t) {
   app.everFace = true;
 }
 
-/** The crop rectangle in video pixels: square, x1.5, clipped to the frame (centre crop without a face). */
+/** The crop rectangle in video pixels: square, x crop scale, clipped to the frame (centre crop without a face). */
 function cropRect(W, H) {
   let b = app.smooth;
-  if (!b) b = { cx: W / 2, cy: H / 2, s: (0.6 * Math.min(W, H)) / CROP_SCALE };
-  const side = b.s * CROP_SCALE;
+  if (!b) b = { cx: W / 2, cy: H / 2, s: (0.6 * Math.min(W, H)) / cropScale() };
+  const side = b.s * cropScale();
   const x0 = Math.max(0, Math.round(b.cx - side / 2));
   const y0 = Math.max(0, Math.round(b.cy - side / 2));
   const x1 = Math.min(W, Math.round(b.cx + side / 2));
@@ -235,14 +237,14 @@ function drawOverlay(W, H, rect) {
   }
   const ctx = overlay.getContext('2d');
   ctx.clearRect(0, 0, W, H);
-  ctx.strokeStyle = app.lastT - app.lastFaceT < NO_FACE_S ? '#3ddc84' : '#f0a030';
+  ctx.strokeStyle = app.lastT - app.lastFaceT < noFaceS() ? '#3ddc84' : '#f0a030';
   ctx.lineWidth = Math.max(2, W / 240);
   ctx.strokeRect(...rect);
 }
 
 function updateWarnings(t) {
   let msg = '';
-  if (app.lastT - app.lastFaceT > NO_FACE_S && app.lastT > 2) {
+  if (app.lastT - app.lastFaceT > noFaceS() && app.lastT > 2) {
     msg = app.everFace ? 'Face lost: look at the camera' : 'No face found: face the camera, about an arm’s length away';
   } else if (app.dark > 30) {
     msg = 'Too dark: add light in front of you';
@@ -274,7 +276,7 @@ function showVitals(msg) {
   $('rr').textContent = msg.method === 'pos' ? 'n/a' : fmtRate(msg.rr);
   const q = (el, r) => {
     el.className = `quality q-${r.quality}`;
-    el.textContent = r.quality === 'none' ? 'collecting…' : `${r.quality} signal (SNR ${r.snrDb.toFixed(1)} dB)`;
+    el.textContent = r.quality === 'none' ? 'collecting…' : `${r.quality} signal (quality ${r.index.toFixed(2)})`;
   };
   q($('hr-q'), msg.hr);
   if (msg.method === 'pos') {
@@ -397,8 +399,8 @@ function sessionJson(s) {
     rates: {
       heart_rate_bpm: clean(last(s.heart_rate_history)),
       respiratory_rate_bpm: clean(last(s.respiratory_rate_history)),
-      heart: s.heart_rate_history.map((r) => ({ ...r, bpm: clean(r.bpm), raw_bpm: clean(r.raw_bpm), snr_db: clean(r.snr_db) })),
-      respiratory: s.respiratory_rate_history.map((r) => ({ ...r, bpm: clean(r.bpm), raw_bpm: clean(r.raw_bpm), snr_db: clean(r.snr_db) })),
+      heart: s.heart_rate_history.map((r) => ({ ...r, bpm: clean(r.bpm), raw_bpm: clean(r.raw_bpm), quality_index: clean(r.quality_index) })),
+      respiratory: s.respiratory_rate_history.map((r) => ({ ...r, bpm: clean(r.bpm), raw_bpm: clean(r.raw_bpm), quality_index: clean(r.quality_index) })),
     },
     warnings: app.warnings,
     inference_ms: s.infer_ms,

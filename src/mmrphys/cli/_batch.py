@@ -31,6 +31,8 @@ def check_batch_args(args, max_threads: int) -> None:
         raise ConfigError(f"--workers must be between 1 and {MAX_WORKERS}, got {args.workers}")
     if not 1 <= args.threads <= max_threads:
         raise ConfigError(f"--threads must be between 1 and {max_threads}, got {args.threads}")
+    if args.max_faces is not None and args.max_faces < 1:
+        raise ConfigError(f"--max-faces must be at least 1, got {args.max_faces}")
     if args.method is not None and not args.method.strip():
         raise ConfigError("--method is empty: name a method (e.g. pos, chrom, mmrphys)")
     if args.fps is not None:
@@ -68,7 +70,8 @@ def run_batch(args, max_threads: int) -> int:
 
     items = estimate_many(args.video, out_dir=args.out, workers=args.workers, method=args.method,
                           weights=args.weights, force=args.force, progress=bar, fps=args.fps,
-                          backend=args.backend, worker_init=init, on_item=on_item)
+                          backend=args.backend, max_faces=args.max_faces, worker_init=init,
+                          on_item=on_item)
     counts = {s: sum(i.status == s for i in items) for s in ("ok", "skipped", "failed")}
     summary = Path(args.out) / SUMMARY_NAME
     if not quiet:

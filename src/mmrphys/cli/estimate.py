@@ -9,6 +9,8 @@ examples:
                                                      (MMRPhys, FactorizePhys, PhysNet, EfficientPhys)
   mmrphys estimate video.mp4 --method mmrphys --backend compiled   compiled once, cached, faster after
   mmrphys estimate stream.h264 --fps 30              a raw stream without timestamps: give its rate
+  mmrphys estimate group.mp4 --out results/           every face: JSON "faces", CSV bvp_<id>, PNG rows
+  mmrphys estimate group.mp4 --max-faces 1            the main face only (present longest, then largest)
 
 many files (several inputs or a folder; --out required):
   mmrphys estimate a.mp4 b.avi recordings/ --out results/ --workers 2
@@ -60,6 +62,9 @@ def add_parser(sub) -> None:
     p.add_argument("--backend", choices=("eager", "compiled"), default="eager",
                    help="model inference: eager (default) or compiled ahead of time (needs a C++ compiler; "
                         "the first run compiles for 20-100 s and caches the result in $MMRPHYS_CACHE)")
+    p.add_argument("--max-faces", type=int, default=None, metavar="N",
+                   help="follow and report at most N faces at a time (default: all; the top-level results "
+                        "are the main face's: present longest, then largest)")
     p.add_argument("--quiet", action="store_true", help="no progress bar, no summary line")
     p.add_argument("--workers", type=int, default=1,
                    help="batch: processes working on different inputs at once (default 1; each uses "
@@ -134,6 +139,8 @@ def check_args(args) -> dict:
         check_fps(args.fps, "--fps")
     if not 1 <= args.threads <= MAX_THREADS:
         raise ConfigError(f"--threads must be between 1 and {MAX_THREADS}, got {args.threads}")
+    if args.max_faces is not None and args.max_faces < 1:
+        raise ConfigError(f"--max-faces must be at least 1, got {args.max_faces}")
     if args.method is not None and not args.method.strip():
         raise ConfigError("--method is empty: name a method (e.g. pos, chrom, mmrphys)")
     _check_thermal_args(args)
@@ -160,17 +167,16 @@ def run(args) -> int:
         from mmrphys.cli.process import configure_inference
 
         configure_inference(args.threads)
-    thermal = {} if args.thermal is None else {
-        "thermal": args.thermal, "thermal_unit": args.thermal_unit, "thermal_fps": args.thermal_fps,
-        "thermal_delay_s": args.thermal_delay_s}
-    if thermal:
+    common = {"method": args.method, "weights": args.weights, "fps": args.fps, "backend": args.backend,
+              "progress": False if args.quiet else None, "max_faces": args.max_faces}
+    if args.thermal is not None:
         from mmrphys.vitals.thermal import estimate_thermal
 
-        result = estimate_thermal(args.video, method=args.method, weights=args.weights, fps=args.fps,
-                                  progress=False if args.quiet else None, backend=args.backend, **thermal)
+        result = estimate_thermal(args.video, args.thermal, thermal_unit=args.thermal_unit,
+                                  thermal_fps=args.thermal_fps, thermal_delay_s=args.thermal_delay_s,
+                                  **common)
     else:
-        result = estimate(args.video, method=args.method, weights=args.weights, fps=args.fps,
-                          progress=False if args.quiet else None, backend=args.backend)
+        result = estimate(args.video, **common)
     stem = _stem(args)
     written = {}
     if "out" in paths:
@@ -182,6 +188,9 @@ def run(args) -> int:
         written["json"] = result.write_json(paths["json"])
     if not args.quiet and args.json != "-":
         print(f"{stem}: {result.summary()}")
+        if len(result.faces) > 1:
+            for face in result.faces:
+                print(f"  face {face.face_id}{' (main)' if face.main_face else ''}: {face.summary()}")
         for w in result.warnings:
             print(f"  warning: {w}")
         for kind, path in written.items():

@@ -5,23 +5,33 @@ A verb that runs a model calls :func:`configure_inference` once, before any work
 * torch intra-op threads (``--threads``);
 * glibc keeps freed memory for reuse (:func:`retain_freed_memory`).
 
+A verb that must finish its work when interrupted (``live`` writes its session) uses
+:func:`interrupt_flag`: Ctrl-C sets a flag instead of raising at an arbitrary point; one that opens
+a camera through OpenCV uses :func:`opencv_quiet` (OpenCV's own warnings would add lines to the
+one-line error).
+
 This module defines no verb (no ``add_parser``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
+import signal
 import sys
+import threading
 
 _MALLOC_TUNED = False
 
 
 def configure_inference(threads: int) -> None:
-    """Torch threads and the allocator setting for a process that runs a model."""
+    """Torch threads (at most 4 per CPU) and the allocator setting for a process that runs a model."""
+    import os
+
     import torch
 
-    torch.set_num_threads(max(1, int(threads)))
+    torch.set_num_threads(min(max(1, int(threads)), max(1, os.cpu_count() or 1) * 4))
     retain_freed_memory()
 
 
@@ -46,3 +56,44 @@ def retain_freed_memory() -> bool:
     m_trim_threshold, m_mmap_max = -1, -4  # <malloc.h>
     _MALLOC_TUNED = bool(mallopt(m_mmap_max, 0)) and bool(mallopt(m_trim_threshold, 1 << 30))
     return _MALLOC_TUNED
+
+
+@contextlib.contextmanager
+def interrupt_flag():
+    """Within the block, SIGINT (Ctrl-C) sets the yielded :class:`threading.Event` instead of raising
+    ``KeyboardInterrupt``, so the loop can stop between two frames and save its work; a second Ctrl-C
+    raises ``KeyboardInterrupt`` as usual. The previous handler is restored on exit. Outside the
+    main thread (where signal handlers cannot be set) the event is yielded and never set."""
+    event = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield event
+        return
+
+    def handler(signum, frame):
+        if event.is_set():
+            raise KeyboardInterrupt
+        event.set()
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield event
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+@contextlib.contextmanager
+def opencv_quiet():
+    """OpenCV's logging off within the block (it writes its own lines to stderr when a camera cannot
+    be opened; the verb reports that itself in one line); the previous level is restored."""
+    import cv2
+
+    logging = getattr(getattr(cv2, "utils", None), "logging", None)
+    if logging is None:  # pragma: no cover - very old OpenCV
+        yield
+        return
+    previous = logging.getLogLevel()
+    logging.setLogLevel(logging.LOG_LEVEL_SILENT)
+    try:
+        yield
+    finally:
+        logging.setLogLevel(previous)

@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+_EXAMPLES = """examples:
+  mmrphys serve                         http://127.0.0.1:8765/, opens a browser tab
+  mmrphys serve --port 0 --no-browser   a free port, printed on the console
+  mmrphys serve --model my.onnx         another model (an .onnx, or weights exported once)
+  mmrphys serve --host 0.0.0.0          reachable from other machines (prints a warning)"""
+
 
 def add_parser(sub) -> None:
+    import argparse
+
     p = sub.add_parser(
         "serve", help="start the live web app (camera, on-device inference in the browser)",
         description=__doc__ + "\n\nThe server sends only the page and the model; video never leaves "
                               "the browser.",
+        epilog=_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 picks a free one)")
+    # Checked in mmrphys.web.serve_main (one error line, exit 2), not by argparse (usage + error).
+    p.add_argument("--port", default="8765", help="port 0-65535 (default 8765; 0 picks a free one)")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1, this machine only)")
     p.add_argument("--no-browser", action="store_true", help="do not open a browser tab")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import math
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -70,7 +71,8 @@ def sorted_files(folder: Path, patterns: tuple[str, ...]) -> list[Path]:
 
 def read_numeric_rows(path, what: str = "label file") -> np.ndarray:
     """Whitespace- or comma-separated numbers as a 2-D float array (rows as in the file; ragged rows
-    are padded with NaN); a non-numeric first row is taken for a header and skipped."""
+    are padded with NaN); a non-numeric first row is taken for a header and skipped; ``nan`` or
+    ``inf`` in the file is refused (naming the line), so NaN in the result is only padding."""
     p = require_file(path, what)
     rows = []
     with open(p, encoding="utf-8", errors="replace") as fh:
@@ -79,11 +81,15 @@ def read_numeric_rows(path, what: str = "label file") -> np.ndarray:
             if not parts:
                 continue
             try:
-                rows.append([float(s) for s in parts])
+                row = [float(s) for s in parts]
             except ValueError:
                 if i == 0 and not rows:
                     continue  # header
                 raise InputError(f"{p}: line {i + 1} is not numeric: {line.strip()[:60]!r}") from None
+            if not all(math.isfinite(v) for v in row):
+                bad = next(s for s, v in zip(parts, row) if not math.isfinite(v))
+                raise InputError(f"{p}: line {i + 1} has a non-finite value {bad!r}")
+            rows.append(row)
     if not rows:
         raise InputError(f"{p}: no numeric data")
     width = max(len(r) for r in rows)

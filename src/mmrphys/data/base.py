@@ -13,33 +13,15 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple
 
 import numpy as np
 
+from mmrphys.data.labels import Signal
 from mmrphys.errors import ConfigError, InputError
 
+__all__ = ["Loader", "Recording", "Signal", "MODALITIES"]
+
 MODALITIES = ("rgb", "thermal")
-
-
-class Signal(NamedTuple):
-    """A label signal on its own time base: sample times ``t`` (s) when known, else a rate ``fs``.
-
-    Neither (both None) means "one sample per frame, same interval as the video" (the rPPG-Toolbox's
-    assumption, used by index resampling).
-    """
-
-    values: np.ndarray
-    t: np.ndarray | None = None
-    fs: float | None = None
-
-    def times(self) -> np.ndarray | None:
-        """Sample times in seconds (from ``t``, else ``arange / fs``), or None when unknown."""
-        if self.t is not None:
-            return np.asarray(self.t, dtype=float)
-        if self.fs:
-            return np.arange(len(self.values)) / float(self.fs)
-        return None
 
 
 @dataclass
@@ -48,7 +30,9 @@ class Recording:
 
     ``files`` maps a role (``"video"``, ``"labels"``, ``"rgb_dir"``, ...) to a path; ``options`` are
     the loader options it was listed with (they travel to worker processes). ``align`` is the
-    dataset's default label alignment (``"index"`` or ``"time"``).
+    dataset's default label alignment (``"index"`` or ``"time"``). ``error`` is set when listing
+    found this recording broken (a missing or unreadable file, named): listing goes on, using the
+    recording raises :class:`InputError` with it, and preprocessing records it as failed.
     """
 
     dataset: str
@@ -62,6 +46,11 @@ class Recording:
     meta: dict = field(default_factory=dict)
     align: str = "index"
     pre_cropped: bool = False
+    error: str | None = None
+
+    def _check(self) -> None:
+        if self.error:
+            raise InputError(self.error)
 
     def loader(self) -> Loader:
         from mmrphys.data.registry import get_loader
@@ -70,6 +59,7 @@ class Recording:
 
     def frames(self, modality: str | None = None) -> Iterator[tuple[np.ndarray, float]]:
         """Stream ``(frame, t_s)``: RGB uint8 HxWx3, or thermal float32 HxW in °C."""
+        self._check()
         modality = modality or self.modalities[0]
         if modality not in self.modalities:
             raise ConfigError(
@@ -80,6 +70,7 @@ class Recording:
 
     def labels(self) -> dict[str, Signal]:
         """Label signals on their own time base (see :mod:`mmrphys.data.align` to put them on frames)."""
+        self._check()
         return self.loader().read_labels(self)
 
     def frame_times(self) -> np.ndarray | None:
@@ -94,6 +85,7 @@ class Recording:
     def face_boxes(self) -> np.ndarray | None:
         """Given face boxes ``(N, 4)`` = x, y, w, h per frame (pixels of the first modality's frames;
         NaN rows = no face given for that frame), or None when the dataset has none."""
+        self._check()
         return self.loader().face_boxes(self)
 
     def load(self, modality: str | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -107,10 +99,17 @@ class Recording:
     def aligned_labels(
         self, n_frames: int, frame_times=None, method: str | None = None
     ) -> dict[str, np.ndarray]:
-        """Labels resampled to ``n_frames`` frames (see :func:`mmrphys.data.align.align_labels`)."""
-        from mmrphys.data.align import align_labels
+        """Labels resampled to ``n_frames`` frames (see :func:`mmrphys.data.align.align_labels`), after
+        checking that they last as long as the video (:func:`mmrphys.data.align.check_lengths`)."""
+        from mmrphys.data.align import align_labels, check_lengths
 
-        return align_labels(self.labels(), n_frames, frame_times=frame_times, method=method or self.align)
+        labels, method = self.labels(), method or self.align
+        check_lengths(labels, n_frames, frame_times, method, fps=self.fps, source=self.label_source())
+        return align_labels(labels, n_frames, frame_times=frame_times, method=method)
+
+    def label_source(self) -> str:
+        """What to name in a label error: the label file, else the recording id."""
+        return self.files.get("labels") or self.files.get("mat") or self.recording_id
 
     def fingerprint(self) -> str:
         """Short hash of the recording's identity, options and source files (names, sizes, mtimes)."""
@@ -178,6 +177,15 @@ class Loader:
         return None
 
     # helpers shared by the loaders -------------------------------------------------------------
+    def _listed(self, recording_id: str, subject_id: str, files: dict, build, *args) -> Recording:
+        """``build(*args)`` (which returns the Recording), or when it raises :class:`InputError` (a
+        file of this recording missing or unreadable) a Recording carrying that error and ``files``,
+        so that one broken recording does not stop the listing of the others."""
+        try:
+            return build(*args)
+        except InputError as err:
+            return self._recording(recording_id, subject_id, files=dict(files), error=str(err))
+
     def _recording(self, recording_id: str, subject_id: str, **kw) -> Recording:
         kw.setdefault("fps", self.fps)
         return Recording(

@@ -21,7 +21,6 @@ import numpy as np
 
 from mmrphys.data._readers import npy_frame, read_numeric_rows, sorted_files, to_uint8
 from mmrphys.data.base import Loader, Signal, natural_key, no_recordings, require_dir, require_file
-from mmrphys.data.registry import register
 from mmrphys.errors import ConfigError, InputError
 
 PHYS_FS = 1000.0
@@ -40,7 +39,6 @@ def _zip_members(path: str, task: str) -> list[str]:
     return sorted(sel, key=natural_key)
 
 
-@register
 class BP4D(Loader):
     name = "bp4d"
     description = "BP4D+ (distributed zip + Physiology txt, or pre-cropped npy + phys.csv)"

@@ -16,13 +16,11 @@ from mmrphys.data.base import (
     require_dir,
     require_file,
 )
-from mmrphys.data.registry import register
 from mmrphys.errors import InputError
 
 LABEL_FS = 256.0
 
 
-@register
 class COHFACE(Loader):
     name = "cohface"
     description = "COHFACE (data.avi + data.hdf5 with pulse and respiration)"
@@ -34,20 +32,24 @@ class COHFACE(Loader):
         recs = []
         for video in sorted(root.glob("*/*/data.avi"), key=lambda p: natural_key(str(p))):
             subject, session = video.parent.parent.name, video.parent.name
-            h5 = require_file(video.parent / "data.hdf5", "COHFACE data.hdf5")
+            files = {"video": str(video), "labels": str(video.parent / "data.hdf5")}
             recs.append(
-                self._recording(
-                    f"{subject}_{session}",
-                    subject,
-                    label_names=("bvp", "rsp"),
-                    files={"video": str(video), "labels": str(h5)},
-                    align="time",
-                    fps=video_fps(video),
-                )
+                self._listed(f"{subject}_{session}", subject, files, self._one, subject, session, files)
             )
         if not recs:
             raise no_recordings(self.name, root, "<subject>/<n>/data.avi + data.hdf5")
         return recs
+
+    def _one(self, subject: str, session: str, files: dict):
+        require_file(files["labels"], "COHFACE data.hdf5")
+        return self._recording(
+            f"{subject}_{session}",
+            subject,
+            label_names=("bvp", "rsp"),
+            files=files,
+            align="time",
+            fps=video_fps(files["video"]),
+        )
 
     def iter_frames(self, rec, modality):
         return video_frames(rec.files["video"])

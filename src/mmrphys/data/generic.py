@@ -27,8 +27,8 @@ from pathlib import Path
 import numpy as np
 
 from mmrphys.data._readers import read_csv_columns, video_fps, video_frames
+from mmrphys.data.align import LENGTH_TOL_S
 from mmrphys.data.base import Loader, Signal, natural_key, no_recordings, require_dir
-from mmrphys.data.registry import register
 from mmrphys.errors import InputError
 
 VIDEO_EXTS = (".mp4", ".avi", ".mkv", ".mov", ".webm")
@@ -77,7 +77,20 @@ def read_signal_csv(path) -> dict[str, Signal]:
             ok = np.isfinite(v)
             if not ok.any():
                 raise InputError(f"{path}: column '{col}' has no numbers")
-            out[name] = Signal(v[ok], t=None if t is None else t[ok])
+            if t is None and not ok.all():  # no times: a dropped value would shift all after it
+                line = int(np.argmax(~ok)) + 2
+                raise InputError(
+                    f"{path}: line {line}: column '{col}' is empty or not finite (no time column)"
+                )
+            if t is not None:
+                gaps = np.diff(t[ok])
+                if gaps.size and gaps.max() > LENGTH_TOL_S:
+                    k = int(np.argmax(gaps))
+                    raise InputError(
+                        f"{path}: column '{col}' has no finite value for {gaps[k]:.2f} s "
+                        f"(time {t[ok][k]:.2f}-{t[ok][k + 1]:.2f} s)"
+                    )
+            out[name] = Signal(v[ok], t=None if t is None else t[ok], spans_video=t is None)
     if not out:
         raise InputError(
             f"{path}: no signal column; expected one of "
@@ -86,7 +99,6 @@ def read_signal_csv(path) -> dict[str, Signal]:
     return out
 
 
-@register
 class Generic(Loader):
     name = "generic"
     description = "your own videos + CSV of signals (time_s, bvp, rsp)"
@@ -98,32 +110,34 @@ class Generic(Loader):
         recs = []
         videos = [p for p in root.rglob("*") if p.suffix.lower() in VIDEO_EXTS and p.is_file()]
         for v in sorted(videos, key=lambda p: natural_key(str(p.relative_to(root)))):
-            csv = v.with_suffix(".csv")
-            if not csv.is_file():
-                raise InputError(f"video {v} has no signal file {csv.name} next to it")
             rel = v.relative_to(root)
             subject = rel.parts[0] if len(rel.parts) > 1 else v.stem
             rid = "_".join(rel.with_suffix("").parts)
-            files = {"video": str(v), "labels": str(csv)}
-            thermal = v.with_name(v.stem + ".thermal.npy")
-            mods = ("rgb",)
-            if thermal.is_file() and self.options["modality"] in ("auto", "rgbt", "thermal"):
-                files["thermal"] = str(thermal)
-                mods = ("thermal",) if self.options["modality"] == "thermal" else ("rgb", "thermal")
-            boxes = v.with_name(v.stem + ".boxes.csv")
-            if boxes.is_file():
-                files["boxes"] = str(boxes)
-            names = tuple(read_signal_csv(csv))
-            align = "time" if any(c in _header(csv) for c in TIME_COLUMNS) else "index"
-            fps = video_fps(v, self.options["fps"])
-            recs.append(
-                self._recording(
-                    rid, subject, fps=fps, modalities=mods, label_names=names, files=files, align=align
-                )
-            )
+            files = {"video": str(v), "labels": str(v.with_suffix(".csv"))}
+            recs.append(self._listed(rid, subject, files, self._one, v, rid, subject, files))
         if not recs:
             raise no_recordings(self.name, root, "NAME.mp4 + NAME.csv")
         return recs
+
+    def _one(self, v: Path, rid: str, subject: str, files: dict):
+        csv = Path(files["labels"])
+        if not csv.is_file():
+            raise InputError(f"video {v} has no signal file {csv.name} next to it")
+        files = dict(files)
+        thermal = v.with_name(v.stem + ".thermal.npy")
+        mods = ("rgb",)
+        if thermal.is_file() and self.options["modality"] in ("auto", "rgbt", "thermal"):
+            files["thermal"] = str(thermal)
+            mods = ("thermal",) if self.options["modality"] == "thermal" else ("rgb", "thermal")
+        boxes = v.with_name(v.stem + ".boxes.csv")
+        if boxes.is_file():
+            files["boxes"] = str(boxes)
+        names = tuple(read_signal_csv(csv))
+        align = "time" if any(c in _header(csv) for c in TIME_COLUMNS) else "index"
+        fps = video_fps(v, self.options["fps"])
+        return self._recording(
+            rid, subject, fps=fps, modalities=mods, label_names=names, files=files, align=align
+        )
 
     def iter_frames(self, rec, modality):
         if modality == "thermal":

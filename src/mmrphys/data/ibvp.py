@@ -17,7 +17,6 @@ import numpy as np
 from mmrphys.data._readers import read_image_rgb, read_numeric_rows, sorted_files
 from mmrphys.data.align import resample_to_frames
 from mmrphys.data.base import Loader, Signal, natural_key, no_recordings, require_dir, require_file
-from mmrphys.data.registry import register
 from mmrphys.errors import ConfigError, InputError
 
 THERMAL_SHAPE = (512, 640)  # rows, columns of the uint16 .raw frames
@@ -47,7 +46,6 @@ def _listing(folder: str, patterns: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(str(p) for p in sorted_files(Path(folder), patterns))
 
 
-@register
 class IBVP(Loader):
     name = "ibvp"
     description = "iBVP (bmp RGB + uint16 .raw thermal + BVP/SQ csv)"
@@ -68,14 +66,14 @@ class IBVP(Loader):
         for d in sorted(root.glob("*_*"), key=lambda p: natural_key(p.name)):
             if not d.is_dir():
                 continue
-            files = {"labels": str(require_file(d / f"{d.name}_bvp.csv", "iBVP BVP csv"))}
-            for mod, suffix in (("rgb", "rgb"), ("thermal", "t")):
-                folder = d / f"{d.name}_{suffix}"
-                if mod in mods:
-                    if not folder.is_dir():
-                        raise InputError(f"missing iBVP {mod} folder {folder}")
-                    files[f"{mod}_dir"] = str(folder)
-            recs.append(self._recording(d.name, d.name.replace("_", "")[:3], modalities=mods, files=files))
+            files = {"labels": str(d / f"{d.name}_bvp.csv")}
+            files |= {
+                f"{m}_dir": str(d / f"{d.name}_{s}")
+                for m, s in (("rgb", "rgb"), ("thermal", "t"))
+                if m in mods
+            }
+            subject = d.name.replace("_", "")[:3]
+            recs.append(self._listed(d.name, subject, files, self._one, d.name, subject, mods, files))
         if not recs:
             raise no_recordings(self.name, root, "pii_x/pii_x_rgb/*.bmp + pii_x/pii_x_bvp.csv")
         return recs
@@ -105,6 +103,13 @@ class IBVP(Loader):
     def frame_times(self, rec):
         n = self._n_frames(rec)
         return np.flatnonzero(self._keep_mask(rec, n)) / rec.fps
+
+    def _one(self, rid: str, subject: str, mods, files: dict):
+        require_file(files["labels"], "iBVP BVP csv")
+        for mod in mods:
+            if not Path(files[f"{mod}_dir"]).is_dir():
+                raise InputError(f"missing iBVP {mod} folder {files[f'{mod}_dir']}")
+        return self._recording(rid, subject, modalities=mods, files=files)
 
     def iter_frames(self, rec, modality):
         n = self._n_frames(rec)

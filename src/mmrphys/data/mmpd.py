@@ -12,7 +12,6 @@ import numpy as np
 
 from mmrphys.data._readers import to_uint8
 from mmrphys.data.base import Loader, Signal, natural_key, no_recordings, require_dir, require_file
-from mmrphys.data.registry import register
 from mmrphys.errors import InputError
 
 META_FIELDS = ("light", "motion", "exercise", "skin_color", "gender", "glasser", "hair_cover", "makeup")
@@ -36,7 +35,6 @@ def _scalar(v):
     return x.item() if hasattr(x, "item") else str(x)
 
 
-@register
 class MMPD(Loader):
     name = "mmpd"
     description = "MMPD (subjectN/pN_M.mat with video, GT_ppg and metadata)"
@@ -48,14 +46,17 @@ class MMPD(Loader):
         info = self.options["info"] or {}
         recs = []
         for p in sorted(root.glob("subject*/*.mat"), key=lambda q: natural_key(str(q))):
-            mat = _loadmat(p, list(META_FIELDS))
-            meta = {k: _scalar(mat[k]) for k in META_FIELDS if k in mat}
-            if any(meta.get(k) not in set(v) for k, v in info.items()):
-                continue
-            recs.append(self._recording(p.stem, p.parent.name, files={"mat": str(p)}, meta=meta))
+            rec = self._listed(p.stem, p.parent.name, {"mat": str(p)}, self._one, p)
+            if rec.error or not any(rec.meta.get(k) not in set(v) for k, v in info.items()):
+                recs.append(rec)  # a broken file is listed (as failed) whatever the filter
         if not recs:
             raise no_recordings(self.name, root, "subjectN/pN_M.mat")
         return recs
+
+    def _one(self, p):
+        mat = _loadmat(p, list(META_FIELDS))
+        meta = {k: _scalar(mat[k]) for k in META_FIELDS if k in mat}
+        return self._recording(p.stem, p.parent.name, files={"mat": str(p)}, meta=meta)
 
     def iter_frames(self, rec, modality):
         mat = _loadmat(rec.files["mat"], ["video"])

@@ -14,7 +14,6 @@ import numpy as np
 
 from mmrphys.data._readers import image_frames, sorted_files
 from mmrphys.data.base import Loader, Signal, natural_key, no_recordings, require_dir, require_file
-from mmrphys.data.registry import register
 from mmrphys.errors import InputError
 
 
@@ -29,7 +28,6 @@ def _read_json(path) -> dict:
         raise InputError(f"{p}: not a PURE JSON file ({type(err).__name__}: {err})") from None
 
 
-@register
 class PURE(Loader):
     name = "pure"
     description = "PURE (png frames + JSON with timestamps)"
@@ -42,19 +40,17 @@ class PURE(Loader):
         for d in sorted(root.glob("*-*"), key=lambda p: natural_key(p.name)):
             if not d.is_dir():
                 continue
-            frames_dir, js = d / d.name, d / f"{d.name}.json"
-            if not frames_dir.is_dir():
-                raise InputError(f"missing PURE frame folder {frames_dir}")
-            require_file(js, "PURE JSON")
-            subject = d.name.split("-")[0]
-            recs.append(
-                self._recording(
-                    d.name, subject, align="time", files={"frames": str(frames_dir), "labels": str(js)}
-                )
-            )
+            files = {"frames": str(d / d.name), "labels": str(d / f"{d.name}.json")}
+            recs.append(self._listed(d.name, d.name.split("-")[0], files, self._one, d.name, files))
         if not recs:
             raise no_recordings(self.name, root, "ii-jj/ii-jj/*.png + ii-jj/ii-jj.json")
         return recs
+
+    def _one(self, rid: str, files: dict):
+        if not Path(files["frames"]).is_dir():
+            raise InputError(f"missing PURE frame folder {files['frames']}")
+        require_file(files["labels"], "PURE JSON")
+        return self._recording(rid, rid.split("-")[0], align="time", files=files)
 
     def _frame_files(self, rec):
         files = sorted_files(Path(rec.files["frames"]), ("*.png",))

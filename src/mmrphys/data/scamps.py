@@ -20,7 +20,6 @@ from mmrphys.data.base import (
     require_dir,
     require_file,
 )
-from mmrphys.data.registry import register
 from mmrphys.errors import InputError
 
 
@@ -39,7 +38,6 @@ def _dataset(f, key, path):
     return f[key]
 
 
-@register
 class SCAMPS(Loader):
     name = "scamps"
     description = "SCAMPS synthetic videos (.mat v7.3: Xsub, d_ppg, d_br)"

@@ -8,19 +8,25 @@ of the next chunk of the same recording instead when there is one. Chunks are me
 
 from __future__ import annotations
 
-import json
+import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from mmrphys.data.cache import read_manifest
+from mmrphys.data.cache import OLD_FORMATS, DamagedRecording, read_manifest, verify_recording
 from mmrphys.errors import ConfigError, InputError
 
 
 class CacheDataset(Dataset):
-    """Chunks of the recordings in ``cache_dir`` (optionally only ``recordings`` / ``subjects``)."""
+    """Chunks of the recordings in ``cache_dir`` (optionally only ``recordings`` / ``subjects``).
+
+    Each selected recording is checked at open (``verify``, see
+    :func:`mmrphys.data.cache.verify_recording`; default ``labels``: every file's size and the
+    SHA-256 of the label files, a stat per file plus ~1.5 kB read per chunk); a damaged one raises
+    :class:`~mmrphys.data.cache.DamagedRecording` naming the file.
+    """
 
     def __init__(
         self,
@@ -30,8 +36,10 @@ class CacheDataset(Dataset):
         recordings=None,
         subjects=None,
         next_frame: bool = False,
+        verify: str = "labels",
     ):
         self.cache_dir = Path(cache_dir)
+        old: list[str] = []
         manifest = read_manifest(self.cache_dir)
         entries = manifest["recordings"]
         want_recs = None if recordings is None else {str(r) for r in recordings}
@@ -49,7 +57,12 @@ class CacheDataset(Dataset):
             ):
                 continue
             d = self.cache_dir / e["dir"]
-            meta = json.loads((d / "meta.json").read_text())
+            try:  # sizes of every file, SHA-256 of the labels: never train on a cut or changed label
+                meta = verify_recording(d, verify)
+            except DamagedRecording as err:
+                raise DamagedRecording(f"{err}; rerun 'mmrphys preprocess' to redo {rid}") from None
+            if meta["format"] in OLD_FORMATS:
+                old.append(rid)
             names = [t for t in tasks if t in meta["labels"]]
             if len(names) != len(tasks):
                 raise ConfigError(
@@ -66,6 +79,12 @@ class CacheDataset(Dataset):
             self.items += [(d, k, meta["n_chunks"]) for k in range(meta["n_chunks"])]
         if not self.items:
             raise InputError(f"no chunks selected in {self.cache_dir}")
+        if old:
+            warnings.warn(
+                f"{len(old)} recording(s) in {self.cache_dir} come from an older mmrphys without "
+                f"checksums (first: {old[0]}): their structure was checked, not their contents",
+                stacklevel=2,
+            )
         self.tasks = tuple(tasks)
 
     def __len__(self) -> int:

@@ -11,12 +11,10 @@ from pathlib import Path
 
 from mmrphys.data._readers import read_numeric_rows, video_fps, video_frames
 from mmrphys.data.base import Loader, Signal, natural_key, no_recordings, require_dir, require_file
-from mmrphys.data.registry import register
 
 BVP_FS = 64.0
 
 
-@register
 class UBFCPhys(Loader):
     name = "ubfc-phys"
     description = "UBFC-Phys (vid_sN_Tk.avi + bvp_sN_Tk.csv, 35 fps, BVP 64 Hz)"
@@ -34,19 +32,15 @@ class UBFCPhys(Loader):
             rid = f"{subject}_{task}"
             if task not in tuple(self.options["tasks"]) or rid in set(self.options["exclude"]):
                 continue
-            bvp = require_file(video.parent / f"bvp_{subject}_{task}.csv", "UBFC-Phys BVP file")
-            recs.append(
-                self._recording(
-                    rid,
-                    subject,
-                    files={"video": str(video), "labels": str(bvp)},
-                    meta={"task": task},
-                    fps=video_fps(video),
-                )
-            )
+            files = {"video": str(video), "labels": str(video.parent / f"bvp_{subject}_{task}.csv")}
+            recs.append(self._listed(rid, subject, files, self._one, rid, subject, task, files))
         if not recs:
             raise no_recordings(self.name, root, "sN/vid_sN_Tk.avi + sN/bvp_sN_Tk.csv")
         return recs
+
+    def _one(self, rid: str, subject: str, task: str, files: dict):
+        require_file(files["labels"], "UBFC-Phys BVP file")
+        return self._recording(rid, subject, files=files, meta={"task": task}, fps=video_fps(files["video"]))
 
     def iter_frames(self, rec, modality):
         return video_frames(Path(rec.files["video"]))

@@ -13,13 +13,11 @@ import numpy as np
 
 from mmrphys.data._readers import read_numeric_rows, video_fps, video_frames
 from mmrphys.data.base import Loader, Recording, Signal, natural_key, no_recordings, require_dir
-from mmrphys.data.registry import register
 from mmrphys.errors import InputError
 
 VIDEO_NAMES = ("vid.avi", "vid.mp4")
 
 
-@register
 class UBFCrPPG(Loader):
     name = "ubfc-rppg"
     description = "UBFC-rPPG DATASET_2 (ground_truth.txt) and DATASET_1 (gtdump.xmp)"
@@ -35,22 +33,24 @@ class UBFCrPPG(Loader):
             gt = gt2 if gt2.is_file() else gt1 if gt1.is_file() else None
             if video is None and gt is None:
                 continue  # not a recording folder (README, etc.)
-            if video is None:
-                raise InputError(f"missing video in {d}: expected one of {', '.join(VIDEO_NAMES)}")
-            if gt is None:
-                raise InputError(f"missing labels in {d}: expected ground_truth.txt or gtdump.xmp")
-            recs.append(
-                self._recording(
-                    d.name,
-                    d.name,
-                    files={"video": str(video), "labels": str(gt)},
-                    meta={"variant": "DATASET_2" if gt is gt2 else "DATASET_1"},
-                    fps=video_fps(video, self.options["fps"]),
-                )
-            )
+            files = {k: str(v) for k, v in (("video", video), ("labels", gt)) if v is not None}
+            recs.append(self._listed(d.name, d.name, files, self._one, d, video, gt))
         if not recs:
             raise no_recordings(self.name, root, "subjectN/vid.avi|vid.mp4 + ground_truth.txt")
         return recs
+
+    def _one(self, d, video, gt) -> Recording:
+        if video is None:
+            raise InputError(f"missing video in {d}: expected one of {', '.join(VIDEO_NAMES)}")
+        if gt is None:
+            raise InputError(f"missing labels in {d}: expected ground_truth.txt or gtdump.xmp")
+        return self._recording(
+            d.name,
+            d.name,
+            files={"video": str(video), "labels": str(gt)},
+            meta={"variant": "DATASET_2" if gt.name == "ground_truth.txt" else "DATASET_1"},
+            fps=video_fps(video, self.options["fps"]),
+        )
 
     def iter_frames(self, rec, modality):
         return video_frames(rec.files["video"], fps=self.options["fps"])

@@ -105,7 +105,6 @@ class EfficientPhys(nn.Module):
     #: running variance ~15-31 in PURE_EfficientPhys_FSAM.pth).
     window_frames = 161
     pixel_scale = 255.0
-    registry_name = "efficientphys"
 
     def __init__(
         self,

@@ -19,11 +19,12 @@ Backends (both give the module's outputs within float32 rounding; tested on raw 
 ``"compiled"``
     The module exported with :func:`torch.export.export` and compiled ahead of time by AOTInductor
     (``torch._inductor.aoti_compile_and_package``, the documented AOTInductor entry point, with
-    frozen weights) for one window shape, ``example_shape``. The package is cached on disk
+    frozen weights) for one window shape, ``example_shape`` with batch 1. The package is cached on disk
     (:func:`compiled_cache_dir`), keyed by a digest of the weights, the window shape, the torch
     version, the CPU (the code is built with ``-march=native``) and the thread count, so the
-    20-100 s compilation happens once; later processes load it in about a second. Batches of that
-    window shape run window by window through it; any other shape runs on the eager module. Without
+    20-100 s compilation happens once; later processes load it in a few seconds (importing Inductor).
+    Exactly that shape runs through it; any other (batches included: the attention of some
+    models couples the samples of a batch) runs on the eager module. Without
     a C++ compiler, or when compilation fails, one warning is issued and the eager backend is used.
 
 The predictor carries the model's :class:`InputSpec` (crop size, window length, pixel scale), which
@@ -51,9 +52,13 @@ from mmrphys.models.layers import ConvBlock3D, DiffNormalize
 
 BACKENDS = ("eager", "compiled")
 CL = torch.channels_last_3d
+_ONEDNN = torch.backends.mkldnn.is_available()
 #: Rows of an NDHWC activation whose statistics are taken in one block: ~1 MB of float32 at 16
 #: channels, so that the block is still in cache for its second read (the sums of squares).
 _STATS_BLOCK_FLOATS = 1 << 18
+#: Convolutions with inputs under this many elements run on oneDNN tensors (``Tensor.to_mkldnn``):
+#: for batch-1 inputs of ~1e5 elements PyTorch picks its im2col fallback, 3-6x slower here.
+_SMALL_CONV_NUMEL = 1 << 18
 #: Above this mean²/variance ratio the one-pass variance E[y²] − E[y]² would lose more than a few
 #: float32 digits; such channels are recomputed in two passes.
 _CANCELLATION_RATIO = 10.0
@@ -103,9 +108,8 @@ class Predictor:
 
     def __call__(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         with torch.inference_mode():
-            if self._compiled is not None and tuple(x.shape[1:]) == self.compiled_shape[1:]:
-                outs = [self._compiled(x[i : i + 1].contiguous()) for i in range(x.shape[0])]
-                return {task: torch.cat([o[task] for o in outs]) for task in outs[0]}
+            if self._compiled is not None and tuple(x.shape) == self.compiled_shape:
+                return self._compiled(x.contiguous())
             return self.module(x)
 
 
@@ -165,8 +169,13 @@ class _BlockNDHWC(nn.Module):
         self.eps = block.norm.eps
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        c = self.conv
-        y = F.conv3d(x.contiguous(memory_format=CL), c.weight, c.bias, c.stride, c.padding)
+        c = self.conv  # bias-free, as every ConvBlock3D's
+        if x.numel() < _SMALL_CONV_NUMEL and _ONEDNN:
+            y = F.conv3d(x.to_mkldnn(), c.weight.to_mkldnn(), None, c.stride, c.padding)
+            y = y.to_dense().contiguous(memory_format=CL)
+        else:  # NDHWC out, whichever kernel PyTorch picks (its im2col fallback returns NCDHW)
+            y = F.conv3d(x.contiguous(memory_format=CL), c.weight, None, c.stride, c.padding)
+            y = y.contiguous(memory_format=CL)
         return instance_norm_(y, self.eps, tanh=True)
 
 
@@ -188,33 +197,39 @@ def instance_norm_(y: torch.Tensor, eps: float = 1e-5, tanh: bool = False) -> to
     """Non-affine instance norm of an NDHWC (B, C, T, H, W) tensor (of ``tanh(y)`` with ``tanh``),
     in place; returns ``y``.
 
-    Per sample, one pass over ~1 MB blocks of the (N, C) row view applies the Tanh and takes the
-    per-channel sums and sums of squares (a column sum and the diagonal of the block's Gram matrix)
-    while the block is in cache; channels whose mean dominates their variance, where
-    E[y²] − E[y]² would cancel, get a second, centred pass. Then ``(y − mean) · rstd`` in place.
+    Each sample is viewed as rows of one image row (W pixels x C channels, so that the elementwise
+    passes run along W·C contiguous floats, not C). One pass over ~1 MB blocks of rows applies the
+    Tanh and takes the per-channel sums and sums of squares (a column sum and the diagonal of the
+    block's C x C Gram matrix) while the block is in cache; channels whose mean dominates their
+    variance, where E[y²] − E[y]² would cancel, get a second, centred pass. Then
+    ``(y − mean) · rstd`` in place.
     """
-    for i in range(y.shape[0]):
-        rows = y[i].permute(1, 2, 3, 0).reshape(-1, y.shape[1])  # a view: NDHWC rows of C channels
-        mean, rstd = _row_stats(rows, eps, tanh)
-        torch.addcmul(-mean * rstd, rows, rstd, out=rows)
+    b, c, t, h, w = y.shape
+    for i in range(b):
+        rows = y[i].permute(1, 2, 3, 0).view(t * h, w * c)  # a view of the NDHWC memory (else: error)
+        mean, rstd = _row_stats(rows, c, eps, tanh)
+        torch.addcmul((-mean * rstd).repeat(w), rows, rstd.repeat(w), out=rows)
     return y
 
 
-def _row_stats(rows: torch.Tensor, eps: float, tanh: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    n, c = rows.shape
-    step = max(_STATS_BLOCK_FLOATS // c, 1)
-    total = rows.new_zeros(c)
+def _row_stats(rows: torch.Tensor, c: int, eps: float, tanh: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    # One thread: blocks that stay in cache. More threads: whole-tensor calls, since every call on a
+    # block would be a fork/join of the intra-op team, which stalls whenever a core is busy.
+    step = max(_STATS_BLOCK_FLOATS // rows.shape[1], 1) if torch.get_num_threads() == 1 else rows.shape[0]
+    total = rows.new_zeros(rows.shape[1])
     gram = rows.new_zeros(c, c)
-    for i in range(0, n, step):
+    for i in range(0, rows.shape[0], step):
         block = rows[i : i + step]
         if tanh:
             block.tanh_()
         total += block.sum(0)
-        gram.addmm_(block.T, block)
-    mean = total / n
+        pixels = block.view(-1, c)
+        gram.addmm_(pixels.T, pixels)
+    n = rows.numel() // c
+    mean = total.view(-1, c).sum(0) / n
     var = gram.diagonal() / n - mean * mean
     if bool((mean * mean > _CANCELLATION_RATIO * var).any()):
-        var = (rows - mean).square_().sum(0) / n
+        var = (rows.view(-1, c) - mean).square_().sum(0) / n
     return mean, torch.rsqrt(var.clamp_min(0) + eps)
 
 

@@ -53,7 +53,6 @@ class PhysNet(nn.Module):
     #: running variance of frame differences, ~9-18 in PURE_PhysNet.pth, is that of 0-255 frames).
     window_frames = 161
     pixel_scale = 255.0
-    registry_name = "physnet"
 
     def __init__(self, in_channels: int = 3, frames: int = 128, raw_input: bool = True, input_size: int = 72):
         super().__init__()

@@ -3,9 +3,9 @@
     python -m mmrphys.training.ablation --data ubfc-rppg=../shared/data/ubfc-rppg-mini \
         [--seeds 0 1 2] [--out runs/ablation] [--configs configs/ablation/*.yaml]
 
-Each (config, seed) is trained with ``mmrphys train`` into ``<out>/<name>_s<seed>`` (finished runs
-are skipped, interrupted ones resumed), then ``<out>/table.md`` gathers per-seed HR MAE ± SE and
-the mean over seeds (± the SE of the seed means).
+Each (config, seed) is trained by a ``mmrphys train`` process into ``<out>/<name>_s<seed>``
+(finished runs are skipped, interrupted ones resumed), then ``<out>/table.md`` gathers per-seed HR
+MAE ± SE and the mean over seeds (± the SE of the seed means).
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -22,8 +24,9 @@ LABEL = {"none": "Base", "fsam": "FSAM", "tsfm": "TSFM", "grbf": "GRBF"}
 
 
 def run_all(configs: list[str], seeds: list[int], data: list[str], out: Path) -> None:
+    """Train every (config, seed) with ``mmrphys train`` in a process of its own (the CLI sets it up)."""
+    from mmrphys.errors import ConfigError
     from mmrphys.training.config import load_config
-    from mmrphys.training.runner import train_main
 
     for cfg_path in configs:
         name = load_config(cfg_path)["name"]
@@ -31,10 +34,12 @@ def run_all(configs: list[str], seeds: list[int], data: list[str], out: Path) ->
             run = out / f"{name}_s{seed}"
             if (run / "test").is_dir() and any((run / "test").glob("*/metrics.json")):
                 continue
-            args = argparse.Namespace(
-                config=cfg_path, data=data, out=str(run), resume=True, set=[f"seed={seed}"], no_test=False
-            )
-            train_main(args)
+            cmd = [sys.executable, "-m", "mmrphys", "train", str(cfg_path), "--out", str(run)]
+            cmd += ["--set", f"seed={seed}"] + [a for d in data for a in ("--data", d)]
+            if (run / "checkpoints").is_dir():  # interrupted: continue it
+                cmd.append("--resume")
+            if subprocess.call(cmd) != 0:
+                raise ConfigError(f"{run}: training failed (the error is above; rerun to resume)")
 
 
 def collect(configs: list[str], seeds: list[int], out: Path, sub: str = "test") -> str:

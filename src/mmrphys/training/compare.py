@@ -55,8 +55,23 @@ def protocol(videos, methods: dict, out: Path, chunk: int = 180, preset: str = "
     return results
 
 
-def via_estimate(recs, methods: dict, preset: str = "mmrphys") -> list[dict]:
-    """HR of each method through ``mmrphys.estimate`` vs the contact-PPG HR of the whole clip."""
+def ppg_respiratory_rate(ppg: np.ndarray, fs: float, preset: str = "mmrphys") -> float:
+    """Breathing rate of a contact PPG from its amplitude/frequency/baseline modulation: the reference
+    RR of datasets without a breathing belt (weak: the modulation may be faint)."""
+    from mmrphys.errors import InputError
+    from mmrphys.signals import respiration_from_bvp, respiratory_rate
+
+    try:
+        return float(respiratory_rate(respiration_from_bvp(ppg, fs, preset=preset), fs, preset=preset))
+    except InputError:
+        return float("nan")
+
+
+def via_estimate(recs, methods: dict, preset: str = "mmrphys", save_dir=None) -> list[dict]:
+    """HR (and RR) of each method through ``mmrphys.estimate`` vs the contact PPG's over the whole clip.
+
+    The reference RR is the PPG's breathing modulation (:func:`ppg_respiratory_rate`). ``save_dir``:
+    each result's JSON is kept there as ``<method>__<video>.json`` (waveforms for later analysis)."""
     import mmrphys
     from mmrphys.signals.rates import heart_rate
 
@@ -64,14 +79,21 @@ def via_estimate(recs, methods: dict, preset: str = "mmrphys") -> list[dict]:
     for r in recs:
         lab = r.labels()["bvp"]
         fs = r.fps
-        gt = heart_rate(np.asarray(lab.values, dtype=float), fs, preset=preset)
+        ppg = np.asarray(lab.values, dtype=float)
+        gt = heart_rate(ppg, fs, preset=preset)
+        gt_rr = ppg_respiratory_rate(ppg, fs, preset)
         for name, (method, weights) in methods.items():
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 res = mmrphys.estimate(
                     r.files["video"], method=method, weights=weights, preset=preset, progress=False
                 )
-            hr = res.to_dict().get("heart_rate_bpm")
+            d = res.to_dict()
+            hr, rr = d.get("heart_rate_bpm"), d.get("respiratory_rate_bpm")
+            if save_dir is not None:
+                slug = "".join(c if c.isalnum() else "_" for c in name.lower()).strip("_")
+                Path(save_dir).mkdir(parents=True, exist_ok=True)
+                (Path(save_dir) / f"{slug}__{r.recording_id}.json").write_text(json.dumps(d))
             rows.append(
                 {
                     "video": r.recording_id,
@@ -79,6 +101,8 @@ def via_estimate(recs, methods: dict, preset: str = "mmrphys") -> list[dict]:
                     "gt_hr": gt,
                     "hr": hr,
                     "abs_err": abs(hr - gt) if hr is not None else float("nan"),
+                    "gt_rr": gt_rr,
+                    "rr": rr,
                 }
             )
     return rows

@@ -143,7 +143,22 @@ SCHEMA: dict = {
         "scheduler": Field((str,), "onecycle", choices=("onecycle", "constant")),
         "loss": Field((str,), "smoothl1", choices=LOSSES),
         "task_weights": Field((dict,), {}, help="per-task loss weight (default 1)"),
-        "amp": Field((bool,), False),
+        "amp": Field((bool,), False, help="older switch: bf16 autocast on CPU, fp16 on CUDA (see precision)"),
+        "precision": Field(
+            (str,),
+            "auto",
+            choices=("auto", "fp32", "bf16"),
+            help="auto: bf16 where the CPU computes it natively (AVX512-BF16/AMX), else fp32",
+        ),
+        "engine": Field(
+            (str,),
+            "fast",
+            choices=("fast", "reference"),
+            help="fast: channels-last convs + fused tanh/instance norm; reference: the authors' eager path",
+        ),
+        "checkpoint_every": Field(
+            (int, type(None)), 10, min=1, help="also checkpoint every N steps (null: at epoch ends only)"
+        ),
         "grad_clip": Field((float, type(None)), None, min=0.0),
         "num_workers": Field((int,), 0, min=0),
         "max_steps_per_epoch": Field((int, type(None)), None, min=1, help="cap for quick runs"),
@@ -189,6 +204,8 @@ def _cross_checks(cfg: dict) -> None:
         raise ConfigError(
             f"data.chunk: must be a multiple of 4 when 'rsp' is a task, got {cfg['data']['chunk']}"
         )
+    if cfg["train"]["amp"] and cfg["train"]["precision"] == "fp32":
+        raise ConfigError("train.amp: true conflicts with train.precision: fp32 (remove one)")
     for t in cfg["train"]["task_weights"]:
         if t not in cfg["model"]["tasks"]:
             raise ConfigError(f"train.task_weights.{t}: not one of model.tasks {cfg['model']['tasks']}")
@@ -216,12 +233,26 @@ def validate(raw: dict) -> dict:
 def load_config(path: str | Path, overrides: list[str] | None = None) -> dict:
     """Read and validate a YAML config; ``overrides`` are ``dotted.key=value`` strings (YAML values)."""
     path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"{path}: is a folder, not a config file")
     if not path.is_file():
         raise ConfigError(f"{path}: config file not found")
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
+        text = path.read_bytes().decode("utf-8")
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read the config ({err.strerror})") from None
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"{path}: not a text (UTF-8) YAML file (byte {err.start})") from None
+    if "\x00" in text:
+        raise ConfigError(f"{path}: not a text YAML file (holds NUL bytes)")
+    try:
+        raw = yaml.safe_load(text)
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping of config keys, got a YAML {type(raw).__name__}")
     for item in overrides or []:
         apply_override(raw, item)
     try:
@@ -254,7 +285,11 @@ def apply_override(raw: dict, item: str) -> None:
         except (IndexError, TypeError, AttributeError):
             raise ConfigError(f"override {key}: no such item {p!r}") from None
     try:
-        node[parts[-1]] = yaml.safe_load(value)
+        parsed = yaml.safe_load(value)
+    except yaml.YAMLError:
+        raise ConfigError(f"override {key}: value {value!r} is not valid YAML") from None
+    try:
+        node[parts[-1]] = parsed
     except (IndexError, TypeError):
         raise ConfigError(f"override {key}: no such item {parts[-1]!r}") from None
 
@@ -266,6 +301,8 @@ def parse_data_args(items: list[str] | None) -> dict[str, str]:
         if "=" not in item:
             raise ConfigError(f"--data {item!r}: expected NAME=PATH")
         name, path = item.split("=", 1)
+        if not name.strip() or not path.strip():
+            raise ConfigError(f"--data {item!r}: expected NAME=PATH")
         out[name.strip()] = path.strip()
     return out
 
@@ -283,13 +320,17 @@ def resolve_paths(cfg: dict, data_paths: dict[str, str]) -> dict:
     return cfg
 
 
+# keys that change neither the data nor the weights: left out of the config hash, so a run can be
+# resumed with its cache elsewhere, more preprocessing workers, or other logging/checkpoint settings
+UNHASHED = (("data", "cache"), ("data", "workers"), ("train", "checkpoint_every"), ("train", "log_every"),
+            ("train", "progress"))
+
+
 def config_hash(cfg: dict) -> str:
-    """Stable short hash of a config (paths, cache folder and worker count excluded: they do not change
-    the data)."""
+    """Stable short hash of a config without the keys in :data:`UNHASHED` and the dataset paths."""
     clean = copy.deepcopy(cfg)
-    # where the cache lives and how many processes fill it do not change the data
-    clean["data"].pop("cache", None)
-    clean["data"].pop("workers", None)
+    for section, key in UNHASHED:
+        clean.get(section, {}).pop(key, None)
     for part in ("train", "test"):
         for ds in clean["data"][part]:
             ds.pop("path", None)

@@ -74,6 +74,16 @@ class Entry:
     derive_rsp: bool = False
 
 
+@dataclass
+class RenderedEntry:
+    """A config entry rendered on the fly (``name: reanimated``): a ready dataset, no cache folder."""
+
+    name: str
+    dataset: torch.utils.data.Dataset
+    subjects: list[str]
+    manifest_hash: str
+
+
 # ------------------------------------------------------------------------------------ selection
 def select_recordings(recs: list, spec: dict) -> list:
     """Apply ``subjects`` / ``exclude_subjects`` / ``fold`` (subject list CSV) / ``split`` ([begin, end])."""
@@ -234,6 +244,12 @@ class TrainChunks(torch.utils.data.Dataset):
         self.index: list[tuple[int, int]] = []
         self.ids: list[str] = []
         for p, e in enumerate(entries):
+            if isinstance(e, RenderedEntry):
+                ds = e.dataset
+                self.ids += list(ds.ids)
+                self.parts.append(ds)
+                self.index += [(p, i) for i in range(len(ds))]
+                continue
             have = tuple(t for t in tasks if t in e.labels or (t == "rsp" and e.derive_rsp))
             if e.windows:
                 ds = RecordingWindows(e, have, e.windows, chunk, AugmentSpecFor(e), seed=seed + p)
@@ -336,11 +352,62 @@ def read_video(entry: Entry, recording_id: str) -> TestVideo:
     return TestVideo(id=recording_id, frames=frames, fs=fs, labels=labels, subject=str(meta["subject_id"]))
 
 
-def _entries(cfg: dict, part: str, prepare: bool, log) -> list[Entry]:
+#: ``name: reanimated`` options (``data.train[i].options``) and their defaults; ``params`` are
+#: :class:`mmrphys.synth.reanimate.RenderParams` fields.
+REANIMATED_DEFAULTS = {"n": 400, "seed": 0, "per_video": 4, "params": {}}
+
+
+def reanimated_entry(spec: dict, size: int, chunk: int, cache_root=None, log=print) -> RenderedEntry:
+    """Re-animated synthetic clips (:mod:`mmrphys.synth.reanimate`) from the face stills of the
+    ``key`` dataset's selected subjects (its ``path``/``subjects``: the training fold's only)."""
+    from mmrphys.data import get_loader
+    from mmrphys.synth.reanimate import ReanimatedDataset, RenderParams
+    from mmrphys.synth.stills import StillBank
+
+    opts = dict(spec.get("options") or {})
+    unknown = set(opts) - set(REANIMATED_DEFAULTS)
+    if unknown:
+        raise ConfigError(f"data reanimated.options: unknown option(s) {', '.join(sorted(unknown))}; "
+                          f"known: {', '.join(REANIMATED_DEFAULTS)}")
+    o = REANIMATED_DEFAULTS | opts
+    source = spec.get("key")
+    if not source or source == "reanimated" or not spec.get("path"):
+        raise ConfigError(
+            "data reanimated: set key: <dataset the stills come from> and its path (--data KEY=PATH)"
+        )
+    recs = select_recordings(get_loader(source).recordings(spec["path"]), spec | {"name": source})
+    for r in recs:
+        if getattr(r, "error", None):
+            raise InputError(f"data reanimated: {r.recording_id}: {r.error}")
+    videos = [str(r.files["video"]) for r in recs]
+    stamp = [(v, os.path.getsize(v), int(os.path.getmtime(v))) for v in videos]
+    key = hashlib.sha256(json.dumps([stamp, [str(r.subject_id) for r in recs], o["per_video"]]).encode())
+    bank_file = Path(cache_root or default_cache()) / "stills" / f"{source}-{key.hexdigest()[:12]}.npz"
+    if bank_file.is_file():
+        bank = StillBank.load(bank_file)
+    else:
+        log(f"[data] reanimated: face stills from {len(recs)} {source} recordings -> {bank_file}")
+        bank = StillBank.from_recordings(recs, per_video=int(o["per_video"]))
+        bank_file.parent.mkdir(parents=True, exist_ok=True)
+        bank.save(bank_file)
+    try:
+        params = RenderParams(**o["params"])
+    except TypeError as err:
+        raise ConfigError(f"data reanimated.options.params: {err}") from None
+    ds = ReanimatedDataset(bank, n=int(o["n"]), seed=int(o["seed"]), chunk=chunk, size=size, params=params)
+    log(f"[data] reanimated: {len(ds)} clips from {len(bank)} stills of {len(bank.subjects)} subjects")
+    return RenderedEntry("reanimated", ds, list(bank.subjects), ds.manifest_hash())
+
+
+def _entries(cfg: dict, part: str, prepare: bool, log) -> list:
     d = cfg["data"]
-    return [
-        prepare_entry(spec, d["size"], d["chunk"], d["cache"], d["workers"], prepare, log) for spec in d[part]
-    ]
+    out = []
+    for spec in d[part]:
+        if spec["name"] == "reanimated":
+            out.append(reanimated_entry(spec, d["size"], d["chunk"], d["cache"], log))
+        else:
+            out.append(prepare_entry(spec, d["size"], d["chunk"], d["cache"], d["workers"], prepare, log))
+    return out
 
 
 def build_train_set(cfg: dict, log=print, prepare: bool = True) -> TrainChunks:

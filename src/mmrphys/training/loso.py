@@ -94,7 +94,7 @@ def _score(recs, videos, methods: dict, out: Path) -> tuple[dict, list[dict]]:
     from mmrphys.training.compare import protocol, via_estimate
 
     proto = protocol(videos, {n: m for n, (m, _) in methods.items()}, out / "protocol")
-    rows = via_estimate(recs, {n: e for n, (_, e) in methods.items()})
+    rows = via_estimate(recs, {n: e for n, (_, e) in methods.items()}, save_dir=out / "results")
     return proto, rows
 
 
@@ -103,7 +103,7 @@ def summarise(per_subject: dict[str, dict[str, dict]]) -> list[dict]:
     rows = []
     for name, subs in per_subject.items():
         row = {"method": name, "n": len(subs)}
-        for view in ("protocol", "estimate"):
+        for view in ("protocol", "estimate", "rr_estimate"):
             e = np.array([s[view] for s in subs.values() if s.get(view) is not None], dtype=float)
             if e.size == 0:
                 continue
@@ -122,11 +122,12 @@ def summarise(per_subject: dict[str, dict[str, dict]]) -> list[dict]:
 def markdown(rows: list[dict]) -> str:
     subjects = list(rows[0]["errors"]) if rows else []
     head = (
-        "| method | protocol HR MAE ± SE | RMSE | main job HR MAE ± SE | RMSE | ≤ 3 bpm | "
+        "| method | protocol HR MAE ± SE | RMSE | main job HR MAE ± SE | RMSE | ≤ 3 bpm "
+        "| RR vs PPG-derived, MAE ± SE | "
         + " | ".join(subjects)
         + " |"
     )
-    lines = [head, "|" + "---|" * (6 + len(subjects))]
+    lines = [head, "|" + "---|" * (7 + len(subjects))]
 
     def cell(r, view):
         if f"{view}_mae" not in r:
@@ -136,9 +137,10 @@ def markdown(rows: list[dict]) -> str:
     for r in rows:
         p, pr = cell(r, "protocol")
         e, er = cell(r, "estimate")
+        rr, _ = cell(r, "rr_estimate")
         errs = " | ".join("-" if r["errors"].get(s) is None else f"{r['errors'][s]:+.1f}" for s in subjects)
         lines.append(
-            f"| {r['method']} | {p} | {pr} | {e} | {er} | {r.get('estimate_within3', '-')}/{r['n']} "
+            f"| {r['method']} | {p} | {pr} | {e} | {er} | {r.get('estimate_within3', '-')}/{r['n']} | {rr} "
             f"| {errs} |"
         )
     return "\n".join(lines) + "\n"
@@ -206,6 +208,8 @@ def main(argv=None) -> int:
         for r in rows:
             subj = str(r["video"])
             mine.setdefault(subj, {})["estimate"] = None if r["hr"] is None else float(r["hr"] - r["gt_hr"])
+            if r.get("rr") is not None and math.isfinite(r.get("gt_rr", float("nan"))):
+                mine[subj]["rr_estimate"] = float(r["rr"] - r["gt_rr"])
         for row in proto_res["rows"]:
             if row["task"] == "bvp":
                 mine.setdefault(str(row["video"]), {})["protocol"] = float(row["pred_rate"] - row["gt_rate"])

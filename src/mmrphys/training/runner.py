@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 import time
 from pathlib import Path
 
@@ -23,7 +25,10 @@ def build_model(cfg: dict):
     kw = {"tasks": tuple(m["tasks"]), "in_channels": m["in_channels"], "attention": m["attention"]}
     if m["attention"] == "none" and not m["name"].startswith(("mmrphys", "factorizephys")):
         kw.pop("attention")  # baselines (PhysNet, EfficientPhys, ...) have no attention option
-    model = models.create(m["name"], **(kw | m["options"]))
+    try:
+        model = models.create(m["name"], **(kw | m["options"]))
+    except TypeError as err:  # an option the model does not take
+        raise ConfigError(f"model.options: {err}") from None
     if m["init"]:
         from mmrphys.models.checkpoints import load_model
 
@@ -31,36 +36,90 @@ def build_model(cfg: dict):
     return model
 
 
+def run_dir(cfg: dict, out: str | None) -> Path:
+    """The run folder: ``--out`` or ``runs/<config name>``."""
+    return Path(out or Path("runs") / cfg["name"])
+
+
+def _writable(path: Path, what: str) -> None:
+    """Raise :class:`ConfigError` unless ``path`` (or the folder it would be made in) takes new files."""
+    probe = path
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir():
+        raise ConfigError(f"{what} {path}: {probe} is a file, not a folder")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".mmrphys-write-test-", dir=probe)
+    except OSError as err:
+        raise ConfigError(f"{what} {path}: cannot write in {probe} ({err.strerror})") from None
+    os.close(fd)
+    os.unlink(tmp)
+
+
+def check_run(cfg: dict, out: Path, resume: bool) -> None:
+    """Everything about the run folder and the cache that can fail, checked before any data work.
+
+    ``out`` must be a folder (or creatable) we can write in; without ``resume`` it must not hold a
+    checkpoint (it would be overwritten); with ``resume`` it must exist. The cache must be writable
+    (preprocessing takes a lock file even when every recording is cached).
+    """
+    from mmrphys.training.data import default_cache
+    from mmrphys.training.trainer import CHECKPOINT, read_checkpoint
+
+    if not cfg["data"]["train"]:
+        raise ConfigError("data.train: no dataset to train on (list at least one entry)")
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out}: exists and is not a folder")
+    if resume and not out.is_dir():
+        raise ConfigError(f"--resume: run folder {out} does not exist (start the run without --resume)")
+    ckpt = out / "checkpoints" / CHECKPOINT
+    if not resume and ckpt.is_file():
+        raise ConfigError(
+            f"--out {out}: holds a run already (checkpoints/{CHECKPOINT}); add --resume to continue it "
+            "or choose another --out"
+        )
+    if resume and ckpt.is_file():
+        read_checkpoint(ckpt, cfg)
+    _writable(out, "--out")
+    cache = Path(cfg["data"]["cache"] or default_cache())
+    _writable(cache, "data.cache")
+
+
 def train_main(args) -> int:
-    """Train (single process or DDP), save ``weights.pt``, then run the test protocol on rank 0."""
+    """Train (single process or DDP), save ``weights.pt``, then run the test protocol on rank 0.
+
+    Process settings (threads, allocator) are the caller's: ``mmrphys train`` applies them
+    (:mod:`mmrphys.cli.train`).
+    """
     from mmrphys.training.data import build_test_sets, build_train_set
     from mmrphys.training.trainer import Trainer, seed_everything
 
     cfg = load_config(args.config, getattr(args, "set", None))
     cfg = resolve_paths(cfg, parse_data_args(args.data))
-    if cfg["threads"]:
-        torch.set_num_threads(cfg["threads"])
-    out = Path(args.out or Path("runs") / cfg["name"])
+    out = run_dir(cfg, args.out)
     dist = distributed.setup(cfg["device"])
+    if dist.is_main:
+        check_run(cfg, out, args.resume)
     log = print if dist.is_main else (lambda *a, **k: None)
     t0 = time.time()
+    seed_everything(cfg["seed"])
+    model = build_model(cfg)  # before the data: a bad model name or init file fails in a second
     try:
         want_test = cfg["data"]["test"] and not getattr(args, "no_test", False)
         # rank 0 preprocesses into the cache (one writer per cache folder); the others read it after
         if dist.is_main:
-            train_set = build_train_set(cfg, log)
-            tests = build_test_sets(cfg, log) if want_test else {}
+            train_set = _data(build_train_set, cfg, log)
+            tests = _data(build_test_sets, cfg, log) if want_test else {}
         dist.barrier()
         if not dist.is_main:
-            train_set = build_train_set(cfg, log, prepare=False)
-            tests = build_test_sets(cfg, log, prepare=False) if want_test else {}
+            train_set = _data(build_train_set, cfg, log, prepare=False)
+            tests = _data(build_test_sets, cfg, log, prepare=False) if want_test else {}
+        trainer = Trainer(cfg, model, train_set, out, dist=dist)
         log(
             f"[train] {len(train_set)} chunks of {cfg['data']['chunk']} frames; out={out}; "
-            f"world_size={dist.world_size}; device={dist.device}; data {time.time() - t0:.0f} s"
+            f"world_size={dist.world_size}; device={dist.device}; precision={trainer.precision}; "
+            f"engine={trainer.engine}; threads={torch.get_num_threads()}; data {time.time() - t0:.0f} s"
         )
-        seed_everything(cfg["seed"], cfg["deterministic"])
-        model = build_model(cfg)
-        trainer = Trainer(cfg, model, train_set, out, dist=dist)
         trainer.fit(resume=args.resume, evaluate_fn=_epoch_eval(tests, cfg, dist) if tests else None)
         if dist.is_main:
             from mmrphys.models.checkpoints import save_weights
@@ -72,18 +131,33 @@ def train_main(args) -> int:
                 "train_chunks": len(train_set),
                 "history": trainer.history,
                 "train_subjects": train_set.subjects,
+                "precision": trainer.precision,
+                "engine": trainer.engine,
             }
-            save_weights(model, out / WEIGHTS_FILE, meta=meta)
+            tmp = out / f".{WEIGHTS_FILE}.tmp"
+            save_weights(model, tmp, meta=meta)
+            os.replace(tmp, out / WEIGHTS_FILE)
             log(f"[train] weights: {out / WEIGHTS_FILE} ({time.time() - t0:.0f} s so far)")
         if tests:
             results = test_model(model, tests, cfg, out / "test", dist)
             if dist.is_main:
                 for name in results:
                     log(f"[test] {name}:\n" + (out / "test" / name / "table.md").read_text())
+        if dist.is_main:
+            trainer.write_progress(state="done")
         log(f"[train] done in {time.time() - t0:.0f} s")
     finally:
         dist.close()
     return 0
+
+
+def _data(build, cfg: dict, log, prepare: bool = True):
+    """``build(cfg, ...)`` with file-system errors turned into one line naming the file."""
+    try:
+        return build(cfg, log, prepare=prepare)
+    except OSError as err:
+        where = err.filename or cfg["data"]["cache"] or "data"
+        raise InputError(f"{where}: {err.strerror or err}") from None
 
 
 def _epoch_eval(tests: dict, cfg: dict, dist):

@@ -407,7 +407,7 @@ def read_summary(path) -> list[dict]:
 # ----------------------------------------------------------------------------- the batch
 def estimate_many(paths, out_dir=None, workers: int = 1, method: str | None = None, weights=None,
                   force: bool = False, progress: bool | None = None, *, fps: float | None = None,
-                  backend: str = "eager", preset: str = "mmrphys",
+                  backend: str = "eager", preset: str = "mmrphys", max_faces: int | None = None,
                   worker_init: Callable[[], None] | None = None,
                   on_item: Callable[[BatchItem], None] | None = None) -> list[BatchItem]:
     """Run the main job on every input; a :class:`BatchItem` per input, in input order.
@@ -415,16 +415,17 @@ def estimate_many(paths, out_dir=None, workers: int = 1, method: str | None = No
     ``paths``: video files and folders (searched recursively, :func:`find_inputs`). ``out_dir``:
     where each input's results and ``summary.csv`` go (None: nothing is written, nothing skipped).
     ``workers``: processes (1: one after the other in this process). ``method``/``weights``/``fps``/
-    ``backend``/``preset``: as :func:`mmrphys.estimate`, for every input. ``force``: redo inputs whose
-    results are already complete in ``out_dir``. ``progress``: a bar over files on stderr (default:
-    when stderr is a terminal). ``worker_init``: run once in each worker process (picklable; e.g. to
-    set torch threads: the library does not). ``on_item(item)`` is called in this process as each
-    input ends (ok, failed or skipped). Options are checked (and the method's weights loaded) before
-    any input is run; Ctrl-C stops the workers, marks the unfinished rows ``interrupted`` in the
-    summary and re-raises :class:`KeyboardInterrupt`.
+    ``backend``/``preset``/``max_faces``: as :func:`mmrphys.estimate`, for every input. ``force``:
+    redo inputs whose results are already complete in ``out_dir``. ``progress``: a bar over files on
+    stderr (default: when stderr is a terminal). ``worker_init``: run once in each worker process
+    (picklable; e.g. to set torch threads: the library does not). ``on_item(item)`` is called in this
+    process as each input ends (ok, failed or skipped). Options are checked (and the method's weights
+    loaded) before any input is run; Ctrl-C stops the workers, marks the unfinished rows
+    ``interrupted`` in the summary and re-raises :class:`KeyboardInterrupt`.
     """
     from mmrphys.vitals.estimate import DEFAULT_METHOD
     from mmrphys.vitals.estimators import make_estimator
+    from mmrphys.vitals.pipeline import check_max_faces
     from mmrphys.vitals.result import check_output_dir
 
     workers = int(workers)
@@ -433,7 +434,8 @@ def estimate_many(paths, out_dir=None, workers: int = 1, method: str | None = No
     files = find_inputs(paths)
     stems = unique_stems(files)
     items = [BatchItem(path=f, stem=s) for f, s in zip(files, stems)]
-    options = {"method": method, "weights": weights, "fps": fps, "backend": backend, "preset": preset}
+    options = {"method": method, "weights": weights, "fps": fps, "backend": backend, "preset": preset,
+               "max_faces": check_max_faces(max_faces)}
     if fps is not None:
         from mmrphys.video.reader import check_fps
 

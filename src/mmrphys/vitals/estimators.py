@@ -6,6 +6,12 @@ The main job (:func:`mmrphys.vitals.estimate`) drives any :class:`Estimator` the
     for each frame:  est.push(crop, t)  |  est.gap(t)     # crop: crop_size x crop_size uint8 RGB
     waves = est.finish(grid, segments)         # {"bvp": (n,), ["rsp": (n,)]}, NaN outside segments
 
+A stream also asks, about once a second, for the waveforms of the last seconds of the current face
+run (``est.recent(window_s)``: computed from what the estimator keeps, never from the whole
+history). ``est.clone()`` gives a fresh estimator of the same kind for another face (a neural model
+is shared, not copied). ``gap`` may be called once per run of frames without a face or on every such
+frame: both give the same result.
+
 Two implementations:
 
 * :class:`TraceEstimator` — the classic unsupervised methods (POS, CHROM, ...): keeps the mean skin
@@ -40,10 +46,14 @@ TRACE_CROP = 72
 #: was tried (-30 % time) and moved subject 4 of ubfc-rppg-mini from +0.7 to -13.6 bpm with the
 #: authors' SCAMPS model (0 % and 50 %: +0.7), so the cheaper setting was not adopted.
 MODEL_WINDOW_OVERLAP = 0.5
-MODEL_BATCH = 2
+#: Windows per model call. One: per window the CPU time is the same as with 2 (1 thread, eager
+#: MMRPhys-LEF: 247 vs 242 ms, within the noise) and the largest activation is half the size
+#: (~60-100 MB less peak memory for a 72x72 model).
+MODEL_BATCH = 1
 #: Videos whose frame rate is within this range run at their own rate; others are resampled to
-#: the model's (it was trained at 30 fps).
+#: the model's (``InputSpec.fs``: every released model was trained at MODEL_FS).
 MODEL_NATIVE_FPS = (25.0, 35.0)
+MODEL_FS = 30.0
 
 
 class Estimator(Protocol):
@@ -64,6 +74,15 @@ class Estimator(Protocol):
 
     def describe(self) -> dict | None: ...
 
+    def recent(self, window_s: float, min_s: float = 0.0) -> tuple[float, dict[str, np.ndarray]] | None: ...
+
+    def clone(self) -> Estimator: ...
+
+
+def _run_start(t: np.ndarray, window_s: float, fs: float) -> int:
+    """Index of the first of the last ``window_s`` seconds of samples at times ``t`` (ascending)."""
+    return int(np.searchsorted(t, t[-1] - window_s + 0.5 / fs))
+
 
 class TraceEstimator:
     """An unsupervised method on the mean skin colour of each crop (:mod:`mmrphys.signals.unsupervised`)."""
@@ -76,7 +95,11 @@ class TraceEstimator:
         self.min_skin_fraction = min_skin_fraction
         self._t: list[float] = []
         self._rgb: list[np.ndarray] = []
+        self._run = 0  # index of the current face run's first sample
         self.fs = float("nan")
+
+    def clone(self) -> TraceEstimator:
+        return TraceEstimator(self.method, self.min_skin_fraction)
 
     def start(self, src_fps: float, warnings: list[str]) -> float:
         self.fs = float(src_fps)
@@ -91,6 +114,26 @@ class TraceEstimator:
     def gap(self, t: float) -> None:
         self._t.append(t)
         self._rgb.append(np.full(3, np.nan))
+        self._run = len(self._t)
+
+    def recent(self, window_s: float, min_s: float = 0.0) -> tuple[float, dict[str, np.ndarray]] | None:
+        """``(t_end, {"bvp": x})``: the method on the last ``window_s`` seconds of the current face run,
+        resampled to ``fs`` and ending at the run's last frame ``t_end`` (None while the run is shorter
+        than ``min_s``)."""
+        from mmrphys.signals.unsupervised import get_method
+
+        if len(self._t) <= self._run + 1:
+            return None
+        first = max(self._run, len(self._t) - int(2 * window_s * self.fs) - 2)  # the tail only
+        t = np.asarray(self._t[first:])
+        a = first + _run_start(t, window_s, self.fs)
+        t, rgb = np.asarray(self._t[a:]), np.asarray(self._rgb[a:], dtype=float)
+        seen = np.isfinite(rgb[:, 0])
+        if seen.sum() < 2 or t[-1] - t[0] + 1.0 / self.fs < min_s - 1e-6:
+            return None
+        grid = t[-1] - np.arange(int(np.floor((t[-1] - t[0]) * self.fs + 1e-6)) + 1)[::-1] / self.fs
+        trace = np.stack([np.interp(grid, t[seen], rgb[seen, c]) for c in range(3)], 1)
+        return float(t[-1]), {"bvp": np.asarray(get_method(self.method)(trace, self.fs), dtype=float)}
 
     def finish(self, grid: np.ndarray, segments: list[tuple[int, int]]) -> dict[str, np.ndarray]:
         from mmrphys.signals.unsupervised import get_method
@@ -113,8 +156,9 @@ class ModelEstimator:
 
     needs_colour = False
 
-    def __init__(self, predictor, name: str, weights: str, min_duration_s: float):
+    def __init__(self, predictor, name: str, weights: str, min_duration_s: float, batch: int = MODEL_BATCH):
         self.predictor = predictor
+        self.batch = max(1, int(batch))
         self.spec = predictor.spec
         self.name = name
         self.method = "mmrphys" if name.startswith("mmrphys") else name
@@ -129,6 +173,11 @@ class ModelEstimator:
         self._stream = None
         self._k0 = 0
         self._last_k: int | None = None
+        self._out_end = 0  # grid samples [0, _out_end) have model outputs
+        self.fs = float("nan")
+
+    def clone(self) -> ModelEstimator:
+        return ModelEstimator(self.predictor, self.name, self.weights, self.min_duration_s, self.batch)
 
     def start(self, src_fps: float, warnings: list[str]) -> float:
         from mmrphys.tensors import OverlapAdd, StreamResampler
@@ -142,6 +191,7 @@ class ModelEstimator:
         self.min_win = max(2 * m + 1, min(self.win, int(math.ceil(self.min_duration_s * fs))))
         self.resampler = StreamResampler(fs, t0=0.0, max_gap_s=0.5, dtype=np.uint8)
         self.acc = {task: OverlapAdd() for task in self.predictor.tasks}
+        self.fs = fs
         return fs
 
     def push(self, crop: np.ndarray, t: float) -> None:
@@ -173,7 +223,7 @@ class ModelEstimator:
         if self._batch and len(frames) != len(self._batch[0][1]):
             self._run_batch()
         self._batch.append((k_start, frames))
-        if len(self._batch) >= MODEL_BATCH:
+        if len(self._batch) >= self.batch:
             self._run_batch()
 
     def _run_batch(self) -> None:
@@ -187,6 +237,7 @@ class ModelEstimator:
         for task, acc in self.acc.items():
             for (k_start, _), y in zip(self._batch, out[task].numpy()):
                 acc.add(k_start + 1, y)  # output j of a window starting at frame s belongs to s + 1 + j
+                self._out_end = max(self._out_end, k_start + 1 + len(y))
         self.n_windows += len(self._batch)
         self._batch = []
 
@@ -205,6 +256,23 @@ class ModelEstimator:
             out[task] = y
         return out
 
+    def recent(self, window_s: float, min_s: float = 0.0) -> tuple[float, dict[str, np.ndarray]] | None:
+        """``(t_end, {task: x})``: the overlap-added outputs of the last ``window_s`` seconds of the
+        current face run that windows have reached so far (a window runs once it is complete, so
+        outputs lag the newest frame by up to one stride plus the batch); None while they cover
+        less than ``min_s``."""
+        covered = self._out_end - self._k0
+        if self._stream is None or covered <= 0 or covered / self.fs < min_s - 1e-6:
+            return None
+        a = max(self._k0, self._out_end - int(round(window_s * self.fs)))
+        out = {}
+        for task, acc in self.acc.items():
+            y = acc.result(self._out_end)[a:]
+            if np.isnan(y[0]) and y.size > 1:
+                y[0] = y[1]  # the run's first frame has no output of its own
+            out[task] = y
+        return (self._out_end - 1) / self.fs, out
+
     def describe(self) -> dict:
         return {"name": self.name, "weights": self.weights, "input_size": self.spec.size,
                 "window_frames": self.win, "windows": self.n_windows, "tasks": list(self.predictor.tasks),
@@ -212,10 +280,11 @@ class ModelEstimator:
 
 
 def make_estimator(method: str, weights=None, backend: str = "eager",
-                   min_duration_s: float = 6.0) -> Estimator:
+                   min_duration_s: float = 6.0, batch: int = MODEL_BATCH) -> Estimator:
     """The estimator for ``method``: an unsupervised method name, or ``"mmrphys"`` / ``"model"`` /
     a registered model name with ``weights`` (a file, ours or the authors', or a shipped name;
-    default: the shipped default weights), run through ``backend``."""
+    default: the shipped default weights), run through ``backend`` in batches of ``batch`` windows
+    (1: each window as soon as it is complete, for streams)."""
     if method in UNSUPERVISED_METHODS:
         if weights is not None:
             raise ConfigError(f"method {method!r} takes no weights; use --method mmrphys with --weights")
@@ -236,7 +305,7 @@ def make_estimator(method: str, weights=None, backend: str = "eager",
 
     spec = input_spec(net)
     window = (1, 3, (spec.frames - 1) // spec.frame_multiple * spec.frame_multiple + 1, spec.size, spec.size)
-    return ModelEstimator(prepare(net, backend, example_shape=window), name, label, min_duration_s)
+    return ModelEstimator(prepare(net, backend, example_shape=window), name, label, min_duration_s, batch)
 
 
 def _load(weights):

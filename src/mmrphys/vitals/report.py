@@ -13,6 +13,11 @@ from pathlib import Path
 
 import numpy as np
 
+#: The summary line and the PNG report mark a vital whose confidence (0-1) is below this
+#: (also ``mmrphys.vitals.result.LOW_CONFIDENCE``): the threshold below which the main job warns,
+#: ``mmrphys.signals.quality.CONFIDENCE_THRESHOLD``, spelled out so that importing the result does
+#: not import SciPy (tested equal).
+LOW_CONFIDENCE = 0.3
 #: Warnings listed in the report (the rest are counted); each wrapped to this many characters.
 REPORT_WARNINGS = 8
 WARNING_WIDTH = 52
@@ -31,8 +36,6 @@ def _spectrum(x: np.ndarray, fs: float):
 
 def _summary_lines(result) -> list[tuple[str, str]]:
     """(text, colour) lines of the report's text panel: rates with their confidence, then warnings."""
-    from mmrphys.vitals.result import LOW_CONFIDENCE
-
     hr, rr = result.heart_rate_bpm, result.respiratory_rate_bpm
     q = result.quality
     lines: list[tuple[str, str]] = []
@@ -74,9 +77,12 @@ def render_report(result, target) -> None:
     from matplotlib.patches import Rectangle
 
     t, fs = result.timestamps_s, result.fps
-    fig = Figure(figsize=(12, 8), dpi=90)
+    faces = list(getattr(result, "faces", None) or [])
+    extra_rows = len(faces) if len(faces) > 1 else 0  # one row per face when there are several
+    fig = Figure(figsize=(12, 8 + 2.2 * extra_rows), dpi=90)
     FigureCanvasAgg(fig)
-    gs = fig.add_gridspec(3, 3, width_ratios=[1, 1.4, 1.4], hspace=0.45, wspace=0.3)
+    gs = fig.add_gridspec(3 + extra_rows, 3, width_ratios=[1, 1.4, 1.4], hspace=0.6 if extra_rows else 0.45,
+                          wspace=0.3)
 
     ax = fig.add_subplot(gs[0, 0])
     if result.report_frame is not None:
@@ -87,7 +93,7 @@ def render_report(result, target) -> None:
     else:
         ax.text(0.5, 0.5, "no face found", ha="center", va="center")
     ax.set_axis_off()
-    ax.set_title("face crop (square ×1.5)", fontsize=9)
+    ax.set_title("face crop (square ×1.5)" if not extra_rows else f"main face: {result.face_id}", fontsize=9)
 
     hr, rr = result.heart_rate_bpm, result.respiratory_rate_bpm
     axt = fig.add_subplot(gs[1:, 0])
@@ -146,7 +152,38 @@ def render_report(result, target) -> None:
         ax.legend(fontsize=7)
     ax.set_title("rolling rates", fontsize=9)
     ax.set_xlabel("time (s)")
+    for row, face in enumerate(faces[:extra_rows]):
+        _face_row(fig, gs, 3 + row, face, t)
     fig.savefig(target, format="png")
+
+
+def _face_row(fig, gs, row: int, face, t) -> None:
+    """One face of several: its frame with its box, its BVP with its rates and confidence."""
+    from matplotlib.patches import Rectangle
+
+    ax = fig.add_subplot(gs[row, 0])
+    if face.report_frame is not None:
+        ax.imshow(face.report_frame)
+        if face.report_box is not None:
+            x0, y0, x1, y1 = face.report_box
+            ax.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, ec="lime", lw=2))
+            ax.text(x0, y0, f" {face.face_id}", color="lime", va="bottom", fontsize=10, weight="bold")
+    ax.set_axis_off()
+
+    def rate(value, unit, vital):
+        if value is None or not math.isfinite(value):
+            return "n/a"
+        c = face.confidence_of(vital)
+        return f"{value:.1f} {unit}" + ("" if c is None else f" (conf. {c:.2f})")
+
+    ax = fig.add_subplot(gs[row, 1:])
+    ax.plot(t, face.bvp, lw=0.7, color="crimson")
+    main = " (main)" if face.main_face else ""
+    ax.set_title(f"face {face.face_id}{main}: HR {rate(face.heart_rate_bpm, 'bpm', 'heart_rate')}, "
+                 f"RR {rate(face.respiratory_rate_bpm, '/min', 'respiratory_rate')}, "
+                 f"present {face.present_s or 0:.0f} s", fontsize=9)
+    ax.set_xlabel("time (s)")
+    ax.set_yticks([])
 
 
 def write_report(result, path) -> Path:

@@ -21,9 +21,10 @@ from pathlib import Path
 import numpy as np
 
 from mmrphys.errors import ConfigError
+from mmrphys.vitals import report as _report
+from mmrphys.vitals.report import LOW_CONFIDENCE
 
-#: The summary line and the PNG report mark a vital whose confidence (0-1) is below this.
-LOW_CONFIDENCE = 0.5
+__all__ = ["LOW_CONFIDENCE", "Result", "SAVE_NAMES", "check_output_dir", "check_output_file"]
 #: Names of the files :meth:`Result.save` writes, by kind.
 SAVE_NAMES = {"json": "{stem}.json", "csv": "{stem}_waveforms.csv", "report": "{stem}_report.png"}
 
@@ -229,6 +230,17 @@ class Result:
     #: Confidence (0-1) per vital, ``{"heart_rate": x, "respiratory_rate": y}`` (None: not reported);
     #: see :func:`mmrphys.signals.quality.confidence`. Below its threshold the vital has a warning.
     confidence: dict = field(default_factory=dict)
+    #: The face this result is about: its id (1, 2, ... in order of appearance), median box
+    #: (x, y, w, h) and box track (``{"t_s": [...], "xywh": [[x, y, w, h], ...]}``, one box a second)
+    #: in pixels of the processed frame (``frame_size`` = (height, width)), seconds with a face.
+    face_id: int | None = None
+    face_box: tuple | None = None
+    box_track: dict | None = field(default=None, repr=False)
+    present_s: float | None = None
+    frame_size: tuple | None = None
+    #: Every face reported (this main face included), ordered by id; empty on a face's own result.
+    faces: list = field(default_factory=list, repr=False)
+    main_face: bool = True
 
     @property
     def warnings(self) -> list[str]:
@@ -255,6 +267,33 @@ class Result:
             d["timestamps_s"] = self.timestamps_s
             d["bvp"] = self.bvp
             d["rsp"] = self.rsp
+        if self.faces:
+            d["main_face_id"] = self.face_id
+            d["frame_size"] = None if self.frame_size is None else {"height": self.frame_size[0],
+                                                                      "width": self.frame_size[1]}
+            d["faces"] = [f.face_dict(waveforms) for f in self.faces]
+        return _clean(d)
+
+    def face_dict(self, waveforms: bool = True) -> dict:
+        """This face's entry of the JSON's ``faces`` list (the grid ``timestamps_s`` is top-level)."""
+        d = {
+            "id": self.face_id,
+            "main": self.main_face,
+            "box": None if self.face_box is None else list(self.face_box),
+            "boxes": self.box_track,
+            "present_s": self.present_s,
+            "heart_rate_bpm": self.heart_rate_bpm,
+            "respiratory_rate_bpm": self.respiratory_rate_bpm,
+            "confidence": self.confidence,
+            "quality": self.quality,
+            "hrv": self.hrv,
+            "rolling": self.rolling,
+            "respiration_source": self.rsp_source,
+            "segments_s": (self.extra.get("face") or {}).get("segments_s"),
+        }
+        if waveforms:
+            d["bvp"] = self.bvp
+            d["rsp"] = self.rsp
         return _clean(d)
 
     def _json_writer(self):
@@ -262,24 +301,30 @@ class Result:
         return lambda fh: fh.write(text)
 
     def _csv_writer(self):
-        rsp = self.rsp if self.rsp is not None else np.full_like(self.bvp, np.nan)
+        def rsp_of(r):
+            return r.rsp if r.rsp is not None else np.full_like(r.bvp, np.nan)
+
+        columns = [self.bvp, rsp_of(self)]
+        header = ["time_s", "bvp", "rsp"]
+        if len(self.faces) > 1:  # every face's own columns, suffixed by its id
+            for f in self.faces:
+                columns += [f.bvp, rsp_of(f)]
+                header += [f"bvp_{f.face_id}", f"rsp_{f.face_id}"]
 
         def cell(x):
             return "" if not math.isfinite(x) else f"{x:.5f}"
 
         def write(fh):
             w = csv.writer(fh)
-            w.writerow(["time_s", "bvp", "rsp"])
-            for t, b, r in zip(self.timestamps_s, self.bvp, rsp):
-                w.writerow([f"{t:.4f}", cell(b), cell(r)])
+            w.writerow(header)
+            for i, t in enumerate(self.timestamps_s):
+                w.writerow([f"{t:.4f}"] + [cell(c[i]) for c in columns])
 
         return write
 
     def _report_writer(self):
-        from mmrphys.vitals.report import render_report
-
         buf = io.BytesIO()
-        render_report(self, buf)  # drawn before any file is touched
+        _report.render_report(self, buf)  # drawn before any file is touched
         data = buf.getvalue()
         return lambda fh: fh.write(data)
 
@@ -289,7 +334,8 @@ class Result:
         return _write_all({"json": (path, self._json_writer(), False)})["json"]
 
     def write_csv(self, path) -> Path:
-        """Waveforms, one row per sample: ``time_s, bvp, rsp`` (empty cells where not estimated)."""
+        """Waveforms, one row per sample: ``time_s, bvp, rsp`` (the main face; empty cells where not
+        estimated), then with several faces ``bvp_<id>, rsp_<id>`` for every face (main included)."""
         path = check_output_file(path, "CSV")
         return _write_all({"csv": (path, self._csv_writer(), False)})["csv"]
 
@@ -298,15 +344,23 @@ class Result:
         path = check_output_file(path, "report")
         return _write_all({"report": (path, self._report_writer(), True)})["report"]
 
-    def save(self, out_dir, stem: str = "result") -> dict[str, Path]:
-        """Write ``<stem>.json``, ``<stem>_waveforms.csv`` and ``<stem>_report.png`` into ``out_dir``.
+    def save(self, out_dir, stem: str = "result", also: dict[str, str] | None = None) -> dict[str, Path]:
+        """Write ``<stem>.json``, ``<stem>_waveforms.csv`` and ``<stem>_report.png`` into ``out_dir``,
+        and each ``{file name: text}`` of ``also`` beside them (keyed by file name in the returned dict).
 
-        All three are rendered to temporary files first and renamed only when all three are done: an
-        error (one-line :class:`ConfigError` naming the path) leaves none of them, and no temp file.
+        All are rendered to temporary files first and renamed only when all are done: an error
+        (one-line :class:`ConfigError` naming the path) leaves none of them, and no temp file.
         """
         paths = check_output_dir(out_dir, stem)
         writers = {"json": self._json_writer(), "csv": self._csv_writer(), "report": self._report_writer()}
-        return _write_all({k: (paths[k], writers[k], k == "report") for k in paths})
+        targets = {k: (paths[k], writers[k], k == "report") for k in paths}
+        for name, text in (also or {}).items():
+            path = Path(out_dir) / name
+            if path.exists() and not path.is_file():
+                raise ConfigError(f"output folder {out_dir}: {name} is taken by a folder or device, "
+                                  "not a file")
+            targets[name] = (path, lambda fh, text=text: fh.write(text), False)
+        return _write_all(targets)
 
     def confidence_of(self, vital: str) -> float | None:
         """Confidence (0-1) of ``"heart_rate"`` or ``"respiratory_rate"``, or None when not reported."""

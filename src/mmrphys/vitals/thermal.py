@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from mmrphys.errors import ConfigError, WeightsError
-from mmrphys.vitals.estimators import UNSUPERVISED_METHODS, ModelEstimator
+from mmrphys.vitals.estimators import MODEL_BATCH, UNSUPERVISED_METHODS, ModelEstimator
 
 __all__ = ["DEFAULT_THERMAL_WEIGHTS", "ThermalModelEstimator", "estimate_thermal", "make_thermal_estimator"]
 
@@ -38,9 +38,14 @@ class ThermalModelEstimator(ModelEstimator):
     thermal (°C): the crops are resampled as floats, and the thermal channel reaches the model in °C
     while RGB channels are scaled as for RGB weights (0-1 for scale-free models)."""
 
-    def __init__(self, predictor, name: str, weights: str, min_duration_s: float, channels: str):
-        super().__init__(predictor, name, weights, min_duration_s)
+    def __init__(self, predictor, name: str, weights: str, min_duration_s: float, channels: str,
+                 batch: int = MODEL_BATCH):
+        super().__init__(predictor, name, weights, min_duration_s, batch)
         self.channels = channels
+
+    def clone(self) -> ThermalModelEstimator:
+        return ThermalModelEstimator(self.predictor, self.name, self.weights, self.min_duration_s,
+                                     self.channels, self.batch)
 
     def start(self, src_fps: float, warnings: list[str]) -> float:
         from mmrphys.tensors import StreamResampler
@@ -126,7 +131,7 @@ def estimate_thermal(source, thermal=None, method: str | None = None, weights=No
                      thermal_unit: str | None = None, thermal_fps: float | None = None,
                      thermal_delay_s: float = 0.0, preset: str = "mmrphys", progress: bool | None = None,
                      detect_every_s: float | None = None, max_side: int | None = None,
-                     backend: str = "eager"):
+                     backend: str = "eager", max_faces: int | None = None):
     """HR, RR, waveforms and quality from an RGB video and its thermal recording, or from thermal alone.
 
     ``source``: the RGB video (path or frame array) or None; ``thermal``: the thermal recording (a
@@ -147,7 +152,7 @@ def estimate_thermal(source, thermal=None, method: str | None = None, weights=No
     reader = PairedSource(_open_rgb(source, fps, max_side or PROCESS_MAX_SIDE),
                           open_thermal(thermal, unit=thermal_unit, fps=thermal_fps), thermal_delay_s)
     result = estimate(reader, estimator=estimator, preset=preset, progress=progress,
-                      detect_every_s=detect_every_s or DETECT_EVERY_S)
+                      detect_every_s=detect_every_s or DETECT_EVERY_S, max_faces=max_faces)
     result.extra["thermal"] = reader.alignment()
     if source is None:
         result.source = str(reader.thermal.path) if reader.thermal.path is not None else None

@@ -16,10 +16,16 @@ def serve_main(args) -> int:
     import sys
     import webbrowser
 
-    from mmrphys.web.server import is_loopback
+    from mmrphys.web.server import is_loopback, parse_port
 
-    model = resolve_model(args.model)
-    server = WebServer(args.host, args.port, model, verbose=getattr(args, "verbose", False))
+    # Bind first: a bad --port or --host, or a port in use, is one line before any model is exported.
+    server = WebServer(args.host, parse_port(args.port), WebModel(available=False, reason="loading"),
+                       verbose=getattr(args, "verbose", False))
+    try:
+        model = server.model = resolve_model(args.model)
+    except BaseException:
+        server.server_close()
+        raise
     if model.available:
         extra = f", first window {model.first_frames}" if model.first_frames else ""
         print(f"model: {model.label} ({model.frames}-frame windows{extra})")

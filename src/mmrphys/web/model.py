@@ -2,25 +2,78 @@
 
 Order: ``--model PATH`` (an ``.onnx`` file is served as is; a weights file, ours or the authors', is
 exported), else the package's default shipped weights (:mod:`mmrphys.models.weights`) exported once
-with :func:`mmrphys.models.export.export_onnx` and cached under the user's cache folder. When none
-can be had the page falls back to POS and says so.
+with :func:`mmrphys.models.export.export_onnx` and cached under the user's cache folder. The exporter
+needs the ``onnx`` package (a dependency of mmrphys). When the package ships no default weights the
+page falls back to POS and says so; anything else that stops the export (no ``onnx`` module, a cache
+folder that cannot be written) is a one-line error.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import importlib.util
+import inspect
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from mmrphys.errors import MmrphysError, WeightsError
+from mmrphys.errors import ConfigError, WeightsError
 
-# The page's sliding window: T = 180 output samples (6 s at 30 fps) per 181-frame window, a new window
-# every 3 s at least, and -- when the graph's frame axis is really dynamic -- a shorter first window
-# so the first estimate comes sooner.
+# The page's sliding window: T = 180 output samples (6 s at 30 fps) per 181-frame window (the main
+# job's window for MMRPhys, ``MMRPhys.window_frames``, tested equal), a new window every
+# (T) x (1 - MODEL_WINDOW_OVERLAP) = 90 frames at least, and -- when the graph's frame axis is really
+# dynamic -- a shorter first window so the first estimate comes sooner.
 DEFAULT_FRAMES = 181
 FIRST_FRAMES = 121
 STRIDE = 90
+
+#: The post-processing preset the page follows: the main job's default (``mmrphys.estimate``).
+PAGE_PRESET = "mmrphys"
+#: Labels the page shows for the quality index (``mmrphys.signals.signal_quality``, 0-1): a clean
+#: pulse scores >= 0.85 on 10 s and white noise <= 0.25 (tests/signals/test_quality.py).
+QUALITY_GOOD = 0.5
+QUALITY_FAIR = 0.3
+
+
+@functools.cache
+def page_settings(preset: str = PAGE_PRESET) -> dict:
+    """What the page computes with, read from the Python package (one source of truth).
+
+    The bands, filter order, PSD rule, harmonic check and quality windows of the preset
+    (:mod:`mmrphys.signals`), the crop scale of the face tracker (:mod:`mmrphys.faces`), the rate
+    windows and minimum durations of the main job (:mod:`mmrphys.vitals`) and the model window's
+    overlap. Sent to the page in ``/api/model.json`` as ``settings``; the page has no copies.
+    """
+    from importlib import import_module
+
+    from mmrphys.faces import FaceTracker
+    from mmrphys.signals.presets import get_preset
+
+    # modules by full name: ``mmrphys.signals.spectrum`` and ``mmrphys.vitals.estimate`` are also the
+    # names of functions in their packages
+    spectrum = import_module("mmrphys.signals.spectrum")
+    quality = import_module("mmrphys.signals.quality")
+    pipeline = import_module("mmrphys.vitals.pipeline")  # the main job's windows and durations
+    estimators = import_module("mmrphys.vitals.estimators")  # its model rate and window overlap
+    p = get_preset(preset)
+    return {
+        "preset": {
+            "name": p.name, "order": p.order, "hr_band": list(p.hr_band), "rr_band": list(p.rr_band),
+            "detrend": p.detrend, "psd": p.psd, "welch_after_s": p.welch_after_s, "rr_zscore": p.rr_zscore,
+            "subharmonic_ratio": spectrum.SUBHARMONIC_RATIO, "subharmonic_floor": spectrum.SUBHARMONIC_FLOOR,
+        },
+        "quality": {"half_width_hz": dict(quality._HALF_WIDTH_HZ),  # signal_quality's windows
+                    "good": QUALITY_GOOD, "fair": QUALITY_FAIR},
+        "windows": {
+            "hr_s": pipeline.ROLLING_HR_WINDOW_S, "rr_s": pipeline.ROLLING_RR_WINDOW_S,
+            "hr_min_s": pipeline.MIN_DURATION_S, "rr_min_s": pipeline.RR_MIN_DURATION_S,
+            "step_s": pipeline.ROLLING_STEP_S, "no_face_s": pipeline.MAX_GAP_S,
+        },
+        "crop_scale": inspect.signature(FaceTracker).parameters["scale"].default,
+        "model_fs": estimators.MODEL_FS,
+        "window_overlap": estimators.MODEL_WINDOW_OVERLAP,
+    }
 
 
 @dataclass
@@ -47,6 +100,7 @@ class WebModel:
             d.pop(private)
         d["url"] = "/model.onnx" if self.available else None
         d["outputs"] = list(self.outputs)
+        d["settings"] = page_settings()
         return d
 
 
@@ -66,19 +120,35 @@ def _digest(path: Path) -> str:
 
 
 def export_weights(weights_path: Path, name: str, cache: Path | None = None) -> Path:
-    """Export a weights file to ONNX once; later calls reuse ``<cache>/<name>-<sha>.onnx``."""
-    from mmrphys.models.checkpoints import load_model
-    from mmrphys.models.export import export_onnx
+    """Export a weights file to ONNX once; later calls reuse ``<cache>/<name>-<sha>.onnx``.
 
+    The file is written to a temporary name and renamed, so a killed export leaves no half file.
+    Raises :class:`ConfigError` (one line) when the ``onnx`` package is missing or the cache folder
+    cannot be written.
+    """
     cache = Path(cache or cache_dir())
     target = cache / f"{name}-{_digest(weights_path)}.onnx"
     if target.is_file():
         return target
+    if importlib.util.find_spec("onnx") is None:
+        raise ConfigError(f"{weights_path.name}: exporting the model for the web page needs the 'onnx' "
+                          "package, which is missing: pip install onnx (or start with --model FILE.onnx)")
+    from mmrphys.models.checkpoints import load_model
+    from mmrphys.models.export import export_onnx
+
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ConfigError(f"{cache}: cannot create the model cache ({err.strerror or err}); set "
+                          "MMRPHYS_CACHE to a writable folder") from None
     model = load_model(weights_path)
     tmp = target.with_suffix(f".tmp{os.getpid()}.onnx")
     try:
         export_onnx(model, tmp)
         os.replace(tmp, target)
+    except OSError as err:
+        raise ConfigError(f"{cache}: cannot write the exported model ({err.strerror or err}); set "
+                          "MMRPHYS_CACHE to a writable folder") from None
     finally:
         tmp.unlink(missing_ok=True)
     return target
@@ -137,14 +207,14 @@ def resolve_model(model_arg: str | None = None, cache: Path | None = None) -> We
             return describe_onnx(path, path.stem, f"custom model {path.name}")
         onnx = export_weights(path, path.stem, cache)
         return describe_onnx(onnx, path.stem, f"{path.stem} (exported to ONNX)")
-    try:
-        from mmrphys.models import weights as shipped
+    from mmrphys.models import weights as shipped
 
+    try:
         w = shipped.get_weights("default")
-        onnx = export_weights(w.path, w.name, cache)
-        arch = w.card.get("model", "model")
-        return describe_onnx(onnx, w.name, f"{arch} · {w.name}")
-    except (MmrphysError, ImportError) as err:
+    except WeightsError as err:
         # The page shows ``reason``; the full message (with local paths) stays on the server's console.
         return WebModel(available=False, reason="no default model in this installation; start the server "
                         "with --model FILE", detail=str(err).splitlines()[0])
+    onnx = export_weights(w.path, w.name, cache)
+    arch = w.card.get("model", "model")
+    return describe_onnx(onnx, w.name, f"{arch} · {w.name}")

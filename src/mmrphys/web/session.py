@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -21,6 +22,9 @@ import numpy as np
 from mmrphys.errors import InputError
 
 FORMAT = "mmrphys-web-session"
+#: A session whose timestamps span more than this many times its sample count at its median frame
+#: rate has gaps too large to bridge by interpolation.
+MAX_STRETCH = 2.0
 
 
 def _floats(values, name: str, path: Path) -> np.ndarray:
@@ -106,6 +110,12 @@ def analyze_session(path, min_seconds: float = 8.0) -> dict:
     if duration < min_seconds:
         raise InputError(f"{path}: {duration:.1f} s of signal; need at least {min_seconds:.0f} s to analyse")
     fs = float(round(1.0 / np.median(np.diff(t)), 3))
+    gaps = np.diff(t) * fs
+    if duration * fs > MAX_STRETCH * t.size:
+        # a uniform grid over the gaps would be mostly invented samples (and could be huge)
+        worst = int(np.argmax(gaps))
+        raise InputError(f"{path}: timestamps_s jump by {t[worst + 1] - t[worst]:.3g} s after sample "
+                         f"{worst}; {t.size} samples would span {duration:.0f} s at {fs:g} Hz")
     bvp_u = _uniform(t, bvp, fs)
     rsp_u = _uniform(t, rsp, fs) if rsp is not None and np.isfinite(rsp).sum() > 3 else None
     with warnings.catch_warnings():
@@ -146,16 +156,36 @@ def analyze_session(path, min_seconds: float = 8.0) -> dict:
     return report
 
 
-def write_plot(report: dict, png) -> Path:
-    """A two- or three-panel PNG: BVP, respiration (when present), rolling HR beside the page's HR."""
-    import matplotlib
+def _write_atomic(path: Path, write) -> None:
+    """``write(tmp_path)``, then rename over ``path``: a failure leaves no half-written file.
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    Raises InputError naming the file when it cannot be written (missing folder, no permission, a
+    folder in the way).
+    """
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except OSError as err:
+        raise InputError(f"{path}: cannot write ({err.strerror or err})") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_plot(report: dict, png) -> Path:
+    """A two- or three-panel PNG: BVP, respiration (when present), rolling HR beside the page's HR.
+
+    Drawn on a bare Figure with the Agg canvas: no pyplot, no process-wide backend change.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
     arr = report["_arrays"]
     panels = 3 if arr["rsp"] is not None else 2
-    fig, axes = plt.subplots(panels, 1, figsize=(10, 2.4 * panels), sharex=True, constrained_layout=True)
+    fig = Figure(figsize=(10, 2.4 * panels), layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(panels, 1, sharex=True)
     axes[0].plot(arr["t"], arr["bvp"], color="#c0392b", lw=0.8)
     axes[0].set_ylabel("BVP")
     axes[0].set_title(f"{Path(report['file']).name}: HR {report['heart_rate_bpm']} bpm, "
@@ -174,8 +204,7 @@ def write_plot(report: dict, png) -> Path:
     ax.set_xlabel("time (s)")
     ax.legend(loc="best", fontsize=8)
     png = Path(png)
-    fig.savefig(png, dpi=90)
-    plt.close(fig)
+    _write_atomic(png, lambda tmp: fig.savefig(tmp, dpi=90, format="png"))
     return png
 
 
@@ -184,14 +213,17 @@ def analyze_session_main(args) -> int:
     path = Path(args.file)
     report = analyze_session(path)
     out = Path(args.out) if args.out else path.parent
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise InputError(f"{out}: cannot create the output folder ({err.strerror or err})") from None
     png = write_plot(report, out / f"{path.stem}_analysis.png")
     report.pop("_arrays")
     report["plot"] = str(png)
     text = json.dumps(report, indent=1)
-    (out / f"{path.stem}_analysis.json").write_text(text)
-    if args.json:
-        Path(args.json).write_text(text)
+    targets = [out / f"{path.stem}_analysis.json"] + ([Path(args.json)] if args.json else [])
+    for target in targets:
+        _write_atomic(target, lambda tmp: tmp.write_text(text))
     hr, rr = report["heart_rate_bpm"], report["respiratory_rate_bpm"]
     page = report["page_heart_rate_bpm"]
     shown = f" (page showed {page:.1f})" if page is not None else ""
@@ -199,5 +231,5 @@ def analyze_session_main(args) -> int:
           f"method {report['method'] or '?'}")
     print(f"HR {hr if hr is None else f'{hr:.1f}'} bpm{shown}; RR {rr if rr is None else f'{rr:.1f}'} /min "
           f"(from {report['respiratory_rate_source']}); quality {report['quality']}")
-    print(f"report: {out / f'{path.stem}_analysis.json'}, {png}", file=sys.stdout)
+    print(f"report: {targets[0]}, {png}", file=sys.stdout)
     return 0

@@ -1,4 +1,4 @@
-"""Drive headless Chromium over the DevTools protocol (stdlib only), for the web app's tests and benchmark.
+"""Drive headless Chromium over the DevTools protocol (stdlib only): the web app's tests and benchmark.
 
 A tiny CDP client: start ``chromium --headless --remote-debugging-port=0``, talk JSON over its
 websocket, attach to the page and to its workers, log every network request, evaluate JavaScript,
