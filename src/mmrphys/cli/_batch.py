@@ -14,10 +14,10 @@ from pathlib import Path
 MAX_WORKERS = 64
 
 
-def check_batch_args(args, max_threads: int) -> None:
-    """Options that make no sense for a batch, before any work (one-line :class:`ConfigError`)."""
+def check_batch_args(args) -> None:
+    """Options that make no sense for a batch, before any work (one-line :class:`ConfigError`); the
+    options a batch shares with one input are checked by ``cli.estimate.check_options``."""
     from mmrphys.errors import ConfigError
-    from mmrphys.video.reader import check_fps
 
     if args.out is None:
         what = "a folder" if len(args.video) == 1 else f"{len(args.video)} inputs"
@@ -29,26 +29,15 @@ def check_batch_args(args, max_threads: int) -> None:
                           "(and summary.csv)")
     if not 1 <= args.workers <= MAX_WORKERS:
         raise ConfigError(f"--workers must be between 1 and {MAX_WORKERS}, got {args.workers}")
-    if not 1 <= args.threads <= max_threads:
-        raise ConfigError(f"--threads must be between 1 and {max_threads}, got {args.threads}")
-    if args.max_faces is not None and args.max_faces < 1:
-        raise ConfigError(f"--max-faces must be at least 1, got {args.max_faces}")
-    if args.method is not None and not args.method.strip():
-        raise ConfigError("--method is empty: name a method (e.g. pos, chrom, mmrphys)")
-    if args.fps is not None:
-        check_fps(args.fps, "--fps")
-    if getattr(args, "thermal", None) is not None:
-        raise ConfigError("--thermal pairs one RGB video with its thermal recording; it cannot be "
-                          "used with several inputs")
 
 
-def run_batch(args, max_threads: int) -> int:
+def run_batch(args) -> int:
     """Run the batch; exit status 0 when every input is ok or skipped, 1 when any failed."""
     from mmrphys.cli.process import configure_inference
     from mmrphys.vitals.batch import SUMMARY_NAME, estimate_many
     from mmrphys.vitals.estimate import UNSUPERVISED_METHODS
 
-    check_batch_args(args, max_threads)
+    check_batch_args(args)
     model = args.method is not None and args.method.lower() not in UNSUPERVISED_METHODS
     init = None
     if model:  # torch threads for this process (workers == 1) and every worker process

@@ -126,14 +126,11 @@ def _stem(args) -> str:
     return Path(args.video if args.video is not None else args.thermal).stem
 
 
-def check_args(args) -> dict:
-    """Validate the options before any work; one-line :class:`MmrphysError` naming the option else.
-
-    Returns the output paths: ``{"out": {kind: path}}`` and/or ``{"json": path}``.
-    """
+def check_options(args) -> None:
+    """The options one input and a batch share, before any work; one-line :class:`ConfigError`
+    naming the option else."""
     from mmrphys.errors import ConfigError
     from mmrphys.video.reader import check_fps
-    from mmrphys.vitals.result import check_output_dir, check_output_file
 
     if args.fps is not None:
         check_fps(args.fps, "--fps")
@@ -144,6 +141,18 @@ def check_args(args) -> dict:
     if args.method is not None and not args.method.strip():
         raise ConfigError("--method is empty: name a method (e.g. pos, chrom, mmrphys)")
     _check_thermal_args(args)
+
+
+def check_args(args) -> dict:
+    """Validate one input's options before any work (:func:`check_options` first); one-line
+    :class:`MmrphysError` naming the option else.
+
+    Returns the output paths: ``{"out": {kind: path}}`` and/or ``{"json": path}``.
+    """
+    from mmrphys.errors import ConfigError
+    from mmrphys.vitals.result import check_output_dir, check_output_file
+
+    check_options(args)
     paths: dict = {}
     if args.out is not None:
         paths["out"] = check_output_dir(args.out, _stem(args), "--out")
@@ -160,7 +169,8 @@ def run(args) -> int:
     if _is_batch(args):
         from mmrphys.cli._batch import run_batch
 
-        return run_batch(args, MAX_THREADS)
+        check_options(args)
+        return run_batch(args)
     args.video = args.video[0] if args.video else None
     paths = check_args(args)
     if args.thermal is not None or (args.method and args.method.lower() not in UNSUPERVISED_METHODS):
