@@ -23,13 +23,11 @@ ALLOWED_CYCLES: dict[frozenset, str] = {}
 ALLOWED_IMPORTS: dict[tuple[str, str], str] = {}
 #: Library files that still call matplotlib.use, each being moved to Figure + FigureCanvasAgg.
 ALLOWED_MATPLOTLIB_USE = {
-    "training/trainer.py": 'helper "train"',
 }
-#: Library modules that set thread counts or use ctypes for processes of their own: the train and
+#: Library modules that set thread counts or use ctypes for processes of their own: the compare and
 #: leave-subjects-out runners (each is a verb's own process) and the preprocessing worker pool
 #: (a parent-death signal for the workers it starts, so that none outlives a killed parent).
 ALLOWED_PROCESS_CONTROL = {
-    "training/runner.py": "set_num_threads",
     "training/compare.py": "set_num_threads",
     "training/loso.py": "set_num_threads",
     "data/_pool.py": "ctypes",

@@ -13,8 +13,8 @@ from mmrphys.signals.unsupervised import pos
 from mmrphys.synth import FaceLook, make_clip
 from mmrphys.synth.optics import MELANIN, skin_tone
 from mmrphys.synth.physio import PhysioParams, draw_physiology
-from mmrphys.synth.reanimate import ReanimatedDataset, RenderParams, render_clip, track_crops
-from mmrphys.synth.stills import StillBank
+from mmrphys.training.reanimate import ReanimatedDataset, RenderParams, render_clip, track_crops
+from mmrphys.training.stills import StillBank
 
 SKIN_A = (215.0, 160.0, 130.0)
 SKIN_B = (150.0, 170.0, 205.0)  # bluish: nothing real, easy to tell apart

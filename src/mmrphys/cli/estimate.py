@@ -12,6 +12,17 @@ examples:
   mmrphys estimate group.mp4 --out results/           every face: JSON "faces", CSV bvp_<id>, PNG rows
   mmrphys estimate group.mp4 --max-faces 1            the main face only (present longest, then largest)
 
+many files (several inputs or a folder; --out required):
+  mmrphys estimate a.mp4 b.avi recordings/ --out results/ --workers 2
+        one result set per input in results/ (named after it; clip, a_clip, b_clip when names clash),
+        results/summary.csv (one row per input: HR, RR, confidence, method, duration, status, error),
+        inputs already done are skipped (--force redoes them); exit 1 when any input failed
+
+thermal (RGB + thermal, or thermal alone; breathing from the model's RSP branch on the thermal channel):
+  mmrphys estimate face.mp4 --thermal face_thermal.npy --weights bp4d-lef-rgbt
+  mmrphys estimate face.mp4 --thermal frames_t/ --thermal-fps 30      iBVP-style folder of .raw frames
+  mmrphys estimate --thermal stack.tiff --thermal-unit cK --weights bp4d-lef-thermal   thermal alone
+
 Options are checked before the video is decoded: a bad --fps, --threads, --method, or an --out/--json
 that cannot be written stops at once with one line naming it (exit 2). Results are written atomically:
 an error never leaves a half-written file, nor a JSON and CSV without the PNG.
@@ -29,11 +40,14 @@ MAX_THREADS = 256
 
 
 def add_parser(sub) -> None:
+    from mmrphys.video.thermal import UNITS as THERMAL_UNITS
     from mmrphys.vitals.estimate import DEFAULT_METHOD, UNSUPERVISED_METHODS
 
     p = sub.add_parser("estimate", help="HR, RR, waveforms and a report from a face video",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("video", help="video file (mp4, avi, mkv, y4m, ... anything FFmpeg decodes)")
+    p.add_argument("video", nargs="*", metavar="VIDEO",
+                   help="video file (mp4, avi, mkv, y4m, ... anything FFmpeg decodes); several files or "
+                        "folders (searched recursively for videos) run as a batch into --out")
     p.add_argument("--method", default=None,
                    help=f"mmrphys (shipped weights unless --weights) or {', '.join(UNSUPERVISED_METHODS)} "
                         f"(default: {DEFAULT_METHOD})")
@@ -52,17 +66,71 @@ def add_parser(sub) -> None:
                    help="follow and report at most N faces at a time (default: all; the top-level results "
                         "are the main face's: present longest, then largest)")
     p.add_argument("--quiet", action="store_true", help="no progress bar, no summary line")
+    p.add_argument("--workers", type=int, default=1,
+                   help="batch: processes working on different inputs at once (default 1; each uses "
+                        "--threads torch threads)")
+    p.add_argument("--force", action="store_true",
+                   help="batch: redo inputs whose results are already complete in --out")
+    th = p.add_argument_group("thermal", "a thermal recording of the same scene (RGB + thermal weights), "
+                              "or thermal alone (thermal weights): see docs/main_job.md")
+    th.add_argument("--thermal", default=None, metavar="T",
+                    help=".npy/.npz array (frames, H, W), 16-bit TIFF stack, folder of iBVP .raw frames, or "
+                         "grey video; with no VIDEO, thermal alone")
+    th.add_argument("--thermal-unit", default=None, choices=THERMAL_UNITS,
+                    help="unit of the stored values (default: float degC, 8-bit relative, other integers "
+                         "cdegC; .raw folders raw-ibvp)")
+    th.add_argument("--thermal-fps", type=float, default=None,
+                    help="frame rate of a thermal recording that stores no timestamps")
+    th.add_argument("--thermal-delay-s", type=float, default=0.0,
+                    help="seconds the thermal recording started after the RGB video (default 0)")
     p.set_defaults(func=run)
 
 
-def check_args(args) -> dict:
-    """Validate the options before any work; one-line :class:`MmrphysError` naming the option else.
+def _is_batch(args) -> bool:
+    """Several inputs, or a folder: the batch. One file (with or without --thermal), or --thermal alone,
+    keeps the single-input behaviour."""
+    from mmrphys.errors import ConfigError
 
-    Returns the output paths: ``{"out": {kind: path}}`` and/or ``{"json": path}``.
-    """
+    thermal = getattr(args, "thermal", None) is not None
+    if not args.video and not thermal:
+        raise ConfigError("no video given: mmrphys estimate VIDEO [VIDEO|FOLDER ...] (see --help)")
+    batch = len(args.video) > 1 or (len(args.video) == 1 and Path(args.video[0]).is_dir())
+    if batch and thermal:
+        raise ConfigError("--thermal pairs one RGB video with its thermal recording; it cannot be used with "
+                          "several inputs or a folder")
+    return batch
+
+
+def _check_thermal_args(args) -> None:
+    import math
+
     from mmrphys.errors import ConfigError
     from mmrphys.video.reader import check_fps
-    from mmrphys.vitals.result import check_output_dir, check_output_file
+
+    if args.thermal is None:
+        if args.thermal_unit is not None or args.thermal_fps is not None or args.thermal_delay_s:
+            raise ConfigError("--thermal-unit, --thermal-fps and --thermal-delay-s describe a --thermal "
+                              "recording")
+        return
+    if args.thermal == "":
+        raise ConfigError("--thermal: empty path")
+    if args.thermal_fps is not None:
+        check_fps(args.thermal_fps, "--thermal-fps")
+    if not math.isfinite(args.thermal_delay_s) or abs(args.thermal_delay_s) > 3600:
+        raise ConfigError(f"--thermal-delay-s must be a number of seconds within an hour, got "
+                          f"{args.thermal_delay_s}")
+
+
+def _stem(args) -> str:
+    """Result files are named after the video (or, alone, the thermal recording)."""
+    return Path(args.video if args.video is not None else args.thermal).stem
+
+
+def check_options(args) -> None:
+    """The options one input and a batch share, before any work; one-line :class:`ConfigError`
+    naming the option else."""
+    from mmrphys.errors import ConfigError
+    from mmrphys.video.reader import check_fps
 
     if args.fps is not None:
         check_fps(args.fps, "--fps")
@@ -72,9 +140,22 @@ def check_args(args) -> dict:
         raise ConfigError(f"--max-faces must be at least 1, got {args.max_faces}")
     if args.method is not None and not args.method.strip():
         raise ConfigError("--method is empty: name a method (e.g. pos, chrom, mmrphys)")
+    _check_thermal_args(args)
+
+
+def check_args(args) -> dict:
+    """Validate one input's options before any work (:func:`check_options` first); one-line
+    :class:`MmrphysError` naming the option else.
+
+    Returns the output paths: ``{"out": {kind: path}}`` and/or ``{"json": path}``.
+    """
+    from mmrphys.errors import ConfigError
+    from mmrphys.vitals.result import check_output_dir, check_output_file
+
+    check_options(args)
     paths: dict = {}
     if args.out is not None:
-        paths["out"] = check_output_dir(args.out, Path(args.video).stem, "--out")
+        paths["out"] = check_output_dir(args.out, _stem(args), "--out")
     if args.json is not None and args.json != "-":
         paths["json"] = check_output_file(args.json, "--json")
         if "out" in paths and Path(args.json).resolve() in {p.resolve() for p in paths["out"].values()}:
@@ -85,14 +166,28 @@ def check_args(args) -> dict:
 def run(args) -> int:
     from mmrphys.vitals.estimate import UNSUPERVISED_METHODS, estimate
 
+    if _is_batch(args):
+        from mmrphys.cli._batch import run_batch
+
+        check_options(args)
+        return run_batch(args)
+    args.video = args.video[0] if args.video else None
     paths = check_args(args)
-    if args.method and args.method.lower() not in UNSUPERVISED_METHODS:
+    if args.thermal is not None or (args.method and args.method.lower() not in UNSUPERVISED_METHODS):
         from mmrphys.cli.process import configure_inference
 
         configure_inference(args.threads)
-    result = estimate(args.video, method=args.method, weights=args.weights, fps=args.fps,
-                      progress=False if args.quiet else None, backend=args.backend, max_faces=args.max_faces)
-    stem = Path(args.video).stem
+    common = {"method": args.method, "weights": args.weights, "fps": args.fps, "backend": args.backend,
+              "progress": False if args.quiet else None, "max_faces": args.max_faces}
+    if args.thermal is not None:
+        from mmrphys.vitals.thermal import estimate_thermal
+
+        result = estimate_thermal(args.video, args.thermal, thermal_unit=args.thermal_unit,
+                                  thermal_fps=args.thermal_fps, thermal_delay_s=args.thermal_delay_s,
+                                  **common)
+    else:
+        result = estimate(args.video, **common)
+    stem = _stem(args)
     written = {}
     if "out" in paths:
         written = result.save(args.out, stem=stem)

@@ -10,7 +10,7 @@ Dataset kinds:
   procedural (default)            drawn cartoon faces (mmrphys.synth.dataset)
   reanimated                      real face stills from YOUR videos (--from-videos, only those
                                   subjects), given a pulse, breathing, motion, light and H.264
-                                  (mmrphys.synth.reanimate); also writes preview/contact_sheet.png
+                                  (mmrphys.training.reanimate); also writes preview/contact_sheet.png
                                   and enlarged crop videos. Training renders these on the fly.
 
 examples:
@@ -154,8 +154,8 @@ def _run_multi(args, duration: float) -> int:
 def _run_reanimated(args) -> int:
     from pathlib import Path
 
-    from mmrphys.synth.reanimated_set import write_set
-    from mmrphys.synth.stills import StillBank
+    from mmrphys.training.reanimated_set import write_set
+    from mmrphys.training.stills import StillBank
 
     if args.thermal or args.size is not None:
         raise ConfigError("--kind reanimated renders RGB at the face's native size: leave out --thermal "

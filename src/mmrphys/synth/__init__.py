@@ -1,8 +1,9 @@
 """Synthetic face video with known pulse and breathing (for the demo, tests and training data).
 
-Two generators: procedural cartoon faces (:mod:`mmrphys.synth.clip`, :mod:`mmrphys.synth.dataset`) and
-re-animated real face stills rendered on the fly for training (:mod:`mmrphys.synth.reanimate`:
-``StillBank``, ``ReanimatedDataset``, ``RenderParams``; imported on first use, they need torch).
+Procedural cartoon faces (:mod:`mmrphys.synth.clip`, :mod:`mmrphys.synth.dataset`) and the shared
+physiology, optics and camera models. The other generator, real face stills re-animated on the fly
+for training, needs the face tracker, the decoder and torch, so it lives in the training package
+(:mod:`mmrphys.training.reanimate`: ``StillBank``, ``ReanimatedDataset``, ``RenderParams``).
 """
 
 from mmrphys.synth.clip import (
@@ -20,15 +21,5 @@ from mmrphys.synth.clip import (
 )
 
 __all__ = ["PBV", "Effects", "FaceLook", "detector_box", "draw_face", "face_boxes", "make_clip", "physiology",
-           "random_look", "render_frames", "write_video", "StillBank", "ReanimatedDataset", "RenderParams"]
+           "random_look", "render_frames", "write_video"]
 
-_LAZY = {"StillBank": "mmrphys.synth.stills", "ReanimatedDataset": "mmrphys.synth.reanimate",
-         "RenderParams": "mmrphys.synth.reanimate"}
-
-
-def __getattr__(name):
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'mmrphys.synth' has no attribute {name!r}")

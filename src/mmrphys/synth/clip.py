@@ -125,7 +125,8 @@ def random_look(rng: np.random.Generator | int | None = None) -> FaceLook:
 def draw_face(width: int, height: int, look: FaceLook | None = None, seed: int = 0) -> dict:
     """Render the static scene: ``face`` (H, W, 3 float32, 0..255, face layer), ``alpha`` (face
     layer coverage), ``background`` (H, W, 3), ``skin`` (H, W float32 skin mask in 0..1),
-    ``nostrils`` (H, W mask) and ``box`` (x, y, w, h of the face ellipse)."""
+    ``nostrils`` (H, W mask), ``eyes`` (eye sockets) and ``warm_skin`` (face below the hairline and
+    neck: skin temperature in the thermal view) masks, and ``box`` (x, y, w, h of the face ellipse)."""
     look = look or FaceLook()
     rng = np.random.default_rng(seed)
     W, H = int(width), int(height)
@@ -173,8 +174,10 @@ def draw_face(width: int, height: int, look: FaceLook | None = None, seed: int =
     # brows and eye sockets keep their contrast on any skin tone (what Haar features key on)
     brow = tuple(float(v) for v in np.minimum(look.hair_rgb, 0.4 * np.asarray(skin_rgb)))
     ell(face, (cx, cy - 0.05 * b), (0.12 * a, 0.3 * b), tuple(min(255.0, 1.08 * v) for v in skin_rgb))
+    eyes = np.zeros((H, W), np.float32)  # eye sockets: the warmest part of a face in thermal view
     for side in (-1, 1):
         ex, ey = cx + side * look.eye_spacing * a, cy - look.eye_height * b
+        ell(eyes, (ex, ey + 0.01 * b), (0.3 * a, 0.13 * b), 1.0)
         ell(face, (ex, ey + 0.01 * b), (0.3 * a, 0.13 * b), tuple(look.socket * v for v in skin_rgb))
         ell(skin, (ex, ey + 0.01 * b), (0.32 * a, 0.15 * b), 0.0)
         ell(face, (ex, ey - 0.17 * b), (0.27 * a, 0.05 * b), brow, angle=side * 8)
@@ -196,14 +199,21 @@ def draw_face(width: int, height: int, look: FaceLook | None = None, seed: int =
     ell(face, (cx, cy + 0.5 * b), (0.32 * a, 0.015 * b), tuple(0.4 * v for v in look.lip_rgb))
     ell(skin, (cx, cy + 0.5 * b), (0.4 * a, 0.11 * b), 0.0)
     face += rng.normal(0, look.texture, (H, W, 1)).astype(np.float32) * alpha[..., None]
+    # skin temperature in thermal view: the face below the hairline (features included) and the neck
+    warm_skin = np.zeros((H, W), np.float32)
+    ell(warm_skin, (cx, cy), (a, b), 1.0)
+    ell(warm_skin, (cx, cy - 0.86 * b), (0.95 * a, 0.3 * b), 0.0)
+    warm_skin = np.maximum(warm_skin, skin)
     sigma = max(0.6, H / 240)
     face = cv2.GaussianBlur(face, (0, 0), sigma)
     alpha = cv2.GaussianBlur(alpha, (0, 0), sigma)
     skin = cv2.GaussianBlur(skin, (0, 0), sigma)
+    eyes = cv2.GaussianBlur(eyes, (0, 0), 2 * sigma)
+    warm_skin = cv2.GaussianBlur(warm_skin, (0, 0), sigma)
     # the face layer was drawn premultiplied over black; un-premultiply where partly covered
     face = np.where(alpha[..., None] > 1e-3, face / np.maximum(alpha[..., None], 1e-3), 0).astype(np.float32)
     return {"face": face, "alpha": alpha, "background": bg, "skin": skin, "nostrils": nostrils,
-            "box": (cx - a, cy - b, 2 * a, 2 * b)}
+            "eyes": eyes, "warm_skin": warm_skin, "box": (cx - a, cy - b, 2 * a, 2 * b)}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -299,7 +309,12 @@ def render_frames(scene: dict, phys: dict, effects: Effects | None = None, seed:
     still = 1 - alpha
     rsp_peak = max(float(np.abs(rsp).max()), 1e-6)
     if thermal:
-        warm = 0.55 + 0.3 * alpha * (0.6 + 0.4 * skin)
+        # on the 0..1 scale (synth.dataset maps it to 20 + 17 x °C): room 0.25 (24 °C), hair and
+        # clothes 0.62 (30.5 °C), skin 0.85 (34.5 °C), eye sockets 0.93 (36 °C: the inner canthi are
+        # the warmest spot of a face, unlike the dark eyes of an RGB face)
+        warm_skin = scene.get("warm_skin", skin)
+        eyes = scene.get("eyes", np.zeros_like(skin))
+        warm = 0.62 + 0.23 * warm_skin + 0.08 * eyes
         therm_bg = 0.25 + 0.02 * rng.standard_normal((H, W), dtype=np.float32)
         therm_base = (255 * (warm * alpha + therm_bg * (1 - alpha))).astype(np.float32)
         therm_nostrils = (255 * scene["nostrils"] * alpha).astype(np.float32)
@@ -386,15 +401,30 @@ def write_video(path, frames: Iterable[np.ndarray], fps: float, crf: int = 12) -
     return n
 
 
+# The thermal view is rendered on a 0..1 scale; in °C it is THERMAL_OFFSET_C + THERMAL_SPAN_C * value
+# (room ~24 °C, skin ~34.5 °C).
+THERMAL_OFFSET_C, THERMAL_SPAN_C = 20.0, 17.0
+
+
+def thermal_celsius(th_u8: np.ndarray) -> np.ndarray:
+    """A rendered thermal frame (uint8, :func:`render_frames`) in °C (float32)."""
+    return (THERMAL_OFFSET_C + THERMAL_SPAN_C / 255.0 * th_u8.astype(np.float32)).astype(np.float32)
+
+
 def make_clip(path, hr_bpm: float = 84.0, rr_bpm: float = 14.0, duration_s: float = 30.0, fps: float = 30.0,
               size=(320, 240), thermal: bool = False, seed: int = 0, look: FaceLook | None = None,
-              effects: Effects | None = None, crf: int = 12) -> dict:
+              effects: Effects | None = None, crf: int = 12, thermal_suffix: str | None = None,
+              thermal_size=None) -> dict:
     """Render a face clip with known pulse and breathing to ``path`` (.mp4/.y4m/.avi/.npy).
 
     ``size`` is (width, height). Writes the ground truth next to it: ``<stem>.json`` (rates,
     settings, beat times) and ``<stem>.csv`` (per-frame ``t_s, bvp, rsp, hr_bpm, rr_bpm``). With
-    ``thermal=True`` also writes ``<stem>_thermal<suffix>``: a grey thermal view whose nostril
-    region warms on exhale. Returns the truth dict (``hr_bpm``, ``rr_bpm``, ``fps``, ``n_frames``,
+    ``thermal=True`` also writes ``<stem>_thermal<suffix>``: the thermal view of the same scene (warm
+    face, cooler hair and clothes, nostrils cooling on inhale and warming on exhale), as a grey video
+    (``thermal_suffix`` = the video's suffix by default) or, with ``thermal_suffix=".npy"``, as an
+    (N, H, W) float32 array in °C with its frame times in ``<stem>_thermal.timestamps.npy``;
+    ``thermal_size`` (width, height) renders it at another resolution
+    (default: ``size``). Returns the truth dict (``hr_bpm``, ``rr_bpm``, ``fps``, ``n_frames``,
     ``duration_s``, ``face_box``, ``video``, ``truth_json``, ``truth_csv``, ``thermal_video``).
     """
     path = Path(path)
@@ -407,17 +437,23 @@ def make_clip(path, hr_bpm: float = 84.0, rr_bpm: float = 14.0, duration_s: floa
     effects = effects or Effects()
     phys = physiology(hr_bpm, rr_bpm, duration_s, fps, seed=seed)
     scene = draw_face(width, height, look, seed=seed)
-    thermal_path = path.with_name(f"{path.stem}_thermal{path.suffix}") if thermal else None
+    thermal_path = path.with_name(f"{path.stem}_thermal{thermal_suffix or path.suffix}") if thermal else None
     therm_frames: list[np.ndarray] = []
+    t_size = None if thermal_size is None else (int(thermal_size[0]), int(thermal_size[1]))
 
     def rgb_only():
         for rgb, th in render_frames(scene, phys, effects, seed=seed, thermal=thermal):
             if th is not None:
+                if t_size is not None and t_size != (width, height):
+                    th = cv2.resize(th, t_size, interpolation=cv2.INTER_AREA)
                 therm_frames.append(th)
             yield rgb
 
     n = write_video(path, rgb_only(), fps, crf=crf)
-    if thermal_path is not None:
+    if thermal_path is not None and thermal_path.suffix.lower() == ".npy":  # + its frame times (s)
+        np.save(thermal_path, np.stack([thermal_celsius(th) for th in therm_frames]))
+        np.save(thermal_path.with_name(f"{thermal_path.stem}.timestamps.npy"), phys["t"][: len(therm_frames)])
+    elif thermal_path is not None:
         write_video(thermal_path, therm_frames, fps, crf=crf)
     truth = {
         "hr_bpm": phys["hr_bpm"], "rr_bpm": phys["rr_bpm"], "fps": float(fps), "n_frames": int(n),

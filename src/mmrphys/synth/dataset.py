@@ -47,6 +47,8 @@ import numpy as np
 
 from mmrphys.errors import ConfigError
 from mmrphys.synth.clip import (
+    THERMAL_OFFSET_C,
+    THERMAL_SPAN_C,
     Effects,
     draw_face,
     face_boxes,
@@ -55,9 +57,6 @@ from mmrphys.synth.clip import (
     render_frames,
     write_video,
 )
-
-# thermal render values are on a 0..1 scale: map to °C so the face sits near skin temperature
-THERMAL_OFFSET_C, THERMAL_SPAN_C = 20.0, 17.0
 
 
 def random_recording_params(rng: np.random.Generator) -> dict:

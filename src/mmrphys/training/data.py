@@ -354,7 +354,7 @@ def read_video(entry: Entry, recording_id: str) -> TestVideo:
 
 
 #: ``name: reanimated`` options (``data.train[i].options``) and their defaults; ``params`` are
-#: :class:`mmrphys.synth.reanimate.RenderParams` fields.
+#: :class:`mmrphys.training.reanimate.RenderParams` fields.
 REANIMATED_DEFAULTS = {"n": 400, "seed": 0, "per_video": 4, "params": {}, "per_subject": False,
                        "cache_items": False}
 
@@ -415,11 +415,11 @@ class _Joined(torch.utils.data.ConcatDataset):
 
 
 def reanimated_entry(spec: dict, size: int, chunk: int, cache_root=None, log=print) -> RenderedEntry:
-    """Re-animated synthetic clips (:mod:`mmrphys.synth.reanimate`) from the face stills of the
+    """Re-animated synthetic clips (:mod:`mmrphys.training.reanimate`) from the face stills of the
     ``key`` dataset's selected subjects (its ``path``/``subjects``: the training fold's only)."""
     from mmrphys.data import get_loader
-    from mmrphys.synth.reanimate import ReanimatedDataset, RenderParams
-    from mmrphys.synth.stills import StillBank
+    from mmrphys.training.reanimate import ReanimatedDataset, RenderParams
+    from mmrphys.training.stills import StillBank
 
     opts = dict(spec.get("options") or {})
     unknown = set(opts) - set(REANIMATED_DEFAULTS)

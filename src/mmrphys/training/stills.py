@@ -315,7 +315,7 @@ def _video_stills(path, subject: str, per_video: int, segment_s: float, detector
 
 # ----------------------------------------------------------------------------------------- bank
 class StillBank:
-    """The face stills re-animated by :class:`mmrphys.synth.reanimate.ReanimatedDataset`.
+    """The face stills re-animated by :class:`mmrphys.training.reanimate.ReanimatedDataset`.
 
     Build it with :meth:`from_videos` (or :meth:`from_recordings`) from your training subjects only;
     :meth:`save` / :meth:`load` keep it in one file. ``subjects`` lists the subjects it holds.

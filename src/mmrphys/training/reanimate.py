@@ -3,7 +3,7 @@ a camera, rendered on the fly at crop resolution.
 
 One item (:func:`render_clip`) is drawn from a NumPy generator seeded by ``(seed, index)``:
 
-1. identity: a still of the caller's subjects (:class:`~mmrphys.synth.stills.StillBank`), maybe
+1. identity: a still of the caller's subjects (:class:`~mmrphys.training.stills.StillBank`), maybe
    mirrored and stretched, its skin tone changed through skin optics (melanin and haemoglobin in
    optical density, :mod:`mmrphys.synth.optics`), a specular share, a face size in the camera
    frame (the training crop is 110-260 px before resizing);
@@ -55,7 +55,7 @@ from mmrphys.synth.camera import (
 )
 from mmrphys.synth.optics import pulse_basis, skin_tone
 from mmrphys.synth.physio import Physio, PhysioParams, draw_physiology
-from mmrphys.synth.stills import CHEEKS, CROP_SCALE, FOREHEAD, MOUTH, Still, StillBank
+from mmrphys.training.stills import CHEEKS, CROP_SCALE, FOREHEAD, MOUTH, Still, StillBank
 
 CANVAS_MARGIN = 1.45  # the camera's view rendered around the face: crop side x this
 MAX_SHIFT = 0.2  # head translation bound, fraction of the face box side

@@ -26,8 +26,8 @@ import numpy as np
 from mmrphys.errors import ConfigError
 from mmrphys.synth.clip import write_video
 from mmrphys.synth.dataset import write_boxes_csv
-from mmrphys.synth.reanimate import Clip, RenderParams, render_clip
-from mmrphys.synth.stills import StillBank
+from mmrphys.training.reanimate import Clip, RenderParams, render_clip
+from mmrphys.training.stills import StillBank
 
 
 def contact_sheet(clips: list[Clip], path, columns: int = 8, zoom: int = 2) -> Path:
@@ -83,7 +83,7 @@ def write_set(
     out.mkdir(parents=True, exist_ok=True)
     params = (params or RenderParams()).validate()
     index = {
-        "generator": "mmrphys.synth.reanimate",
+        "generator": "mmrphys.training.reanimate",
         "n": n,
         "duration_s": duration_s,
         "fps": fps,

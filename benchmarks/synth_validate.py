@@ -1,6 +1,6 @@
 """Does the re-animated data look like real data to rPPG, and does training on it transfer?
 
-Two checks, both from the command line (``python -m mmrphys.synth.validate ...``):
+Two checks, both from the command line (``python benchmarks/synth_validate.py ...``):
 
 ``realism``
     POS (through the crop-mean RGB trace, as ``mmrphys.training.compare`` does) and the plain green
@@ -15,8 +15,8 @@ Two checks, both from the command line (``python -m mmrphys.synth.validate ...``
     stills, and the same number of steps on the procedural generator (``mmrphys.synth.dataset``), then
     test both on held-out real subjects (whole-clip HR MAE by the test protocol).
 
-    python -m mmrphys.synth.validate realism --data ../shared/data/ubfc-rppg-mini --bank stills.npz --n 60
-    python -m mmrphys.synth.validate transfer --data ../shared/data/ubfc-rppg-mini \\
+    python benchmarks/synth_validate.py realism --data ../shared/data/ubfc-rppg-mini --bank stills.npz --n 60
+    python benchmarks/synth_validate.py transfer --data ../shared/data/ubfc-rppg-mini \\
         --train-subjects subject3 subject4 subject8 subject10 \\
         --test-subjects subject12 subject14 subject17 subject22 --clips 300 --epochs 8 --out runs/transfer
 """
@@ -101,8 +101,8 @@ def summarize(rows: list[dict]) -> dict:
 
 
 def realism(args) -> dict:
-    from mmrphys.synth.reanimate import ReanimatedDataset
-    from mmrphys.synth.stills import StillBank
+    from mmrphys.training.reanimate import ReanimatedDataset
+    from mmrphys.training.stills import StillBank
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -160,7 +160,7 @@ class ItemList:
 
 def reanimated_items(bank, n: int, seed: int, sizes, log=print, params=None) -> dict[int, list[dict]]:
     """``n`` re-animated items at each of ``sizes`` (the same clips, cropped at every size)."""
-    from mmrphys.synth.reanimate import ReanimatedDataset
+    from mmrphys.training.reanimate import ReanimatedDataset
 
     sizes = list(sizes)
     ds = ReanimatedDataset(bank, n=n, seed=seed, size=sizes[0], params=params)
@@ -371,8 +371,8 @@ MILD = {"motion": 0.5, "light": 0.5, "expression": 0.5, "pulse_od": (0.02, 0.08)
 def _items(kind: str, args, size: int, out: Path, cache_root: Path, log) -> list[dict]:
     """Training items of one kind: reanimated[-mild] (stills of the training subjects only), procedural,
     real (the training subjects' own chunks)."""
-    from mmrphys.synth.reanimate import RenderParams
-    from mmrphys.synth.stills import StillBank
+    from mmrphys.training.reanimate import RenderParams
+    from mmrphys.training.stills import StillBank
 
     if kind.startswith("reanimated"):
         bank_path = out / "stills.npz"
@@ -416,7 +416,7 @@ def _cached_items(path: Path, make):
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(
-        prog="python -m mmrphys.synth.validate",
+        prog="python benchmarks/synth_validate.py",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
