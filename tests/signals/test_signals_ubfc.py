@@ -59,8 +59,11 @@ def _trace(video) -> tuple[float, np.ndarray]:
 
 
 @pytest.fixture(scope="session")
-def ubfc_traces(ubfc_mini, request):
-    cache = request.config.cache.mkdir("mmrphys_signals_ubfc")
+def ubfc_traces(ubfc_mini, request, tmp_path_factory):
+    # traces kept between runs in pytest's cache folder; a fresh folder when the cache is switched off
+    cache_plugin = getattr(request.config, "cache", None)
+    cache = (cache_plugin.mkdir("mmrphys_signals_ubfc") if cache_plugin is not None
+             else tmp_path_factory.mktemp("mmrphys_signals_ubfc"))
     out = {}
     for subject in sorted(p for p in ubfc_mini.iterdir() if (p / "vid.mp4").is_file()):
         video = subject / "vid.mp4"
