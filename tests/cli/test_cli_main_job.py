@@ -28,7 +28,7 @@ def test_estimate_writes_json_csv_report(clip, tmp_path, capsys):
     assert (tmp_path / "c_waveforms.csv").is_file() and (tmp_path / "c_report.png").is_file()
     assert main(["estimate", str(clip), "--json", "-"]) == 0
     printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert printed["method"] == "pos"
+    assert printed["method"] == "mmrphys"
 
 
 @pytest.mark.parametrize("args, message", [

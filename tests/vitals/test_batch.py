@@ -99,7 +99,7 @@ def test_estimate_many_results_summary_skip_force_and_half_written(inputs, tmp_p
     assert by["broken"]["heart_rate_bpm"] == ""
     for k, hr in enumerate(HRS):
         r = by[f"s{k + 1}_clip"]
-        assert r["status"] == "ok" and r["method"] == "pos" and r["error"] == ""
+        assert r["status"] == "ok" and r["method"] == "mmrphys" and r["error"] == ""
         assert abs(float(r["heart_rate_bpm"]) - hr) <= HR_TOL_BPM
         assert float(r["duration_s"]) == pytest.approx(8.0, abs=0.05)
         assert 0.0 <= float(r["hr_confidence"]) <= 1.0

@@ -32,7 +32,7 @@ def _frames(duration_s, fps=30, size=(160, 120), hr=72, rr=12, seed=1):
 
 def test_synthetic_clip_hr_and_rr_within_2(clip84, tmp_path):
     res = mmrphys.estimate(clip84["video"], progress=False)
-    assert res.method == "pos"
+    assert res.method == mmrphys.vitals.DEFAULT_METHOD == "mmrphys"
     assert abs(res.heart_rate_bpm - 84) <= 2
     assert abs(res.respiratory_rate_bpm - 14) <= 2
     assert res.quality["signal_quality"] > 0.5

@@ -33,9 +33,9 @@ from mmrphys.vitals.result import Result
 
 __all__ = ["DEFAULT_METHOD", "MIN_DURATION_S", "UNSUPERVISED_METHODS", "estimate"]
 
-#: The method used when none is given. A single constant: the training issue switches it to
-#: "mmrphys" once the project's own weights are measured better than POS.
-DEFAULT_METHOD = "pos"
+#: The method used when none is given: the learned model on the shipped default weights
+#: (leave-subjects-out HR error well below POS's; src/mmrphys/weights/MODEL_CARD.md).
+DEFAULT_METHOD = "mmrphys"
 #: Frames are downscaled during decoding to this longest side: crops end up at <= 72 px, so
 #: 4K input costs no accuracy but would cost memory and time.
 PROCESS_MAX_SIDE = 1280
