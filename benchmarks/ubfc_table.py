@@ -33,6 +33,12 @@ def ground_truth_hr(gt_file: Path) -> float:
     return heart_rate(np.interp(grid, t, ppg), fs, preset="mmrphys", harmonic_check=False)
 
 
+def subject_dirs(data: Path) -> list[Path]:
+    """The subject folders of ``data`` that hold a ``vid.mp4``, in subject-number order."""
+    return sorted((p for p in data.iterdir() if (p / "vid.mp4").is_file()),
+                  key=lambda p: int("".join(c for c in p.name if c.isdigit()) or 0))
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
@@ -48,8 +54,7 @@ def main(argv=None) -> int:
     if not args.data.is_dir():
         print(f"data folder absent: {args.data}", file=sys.stderr)
         return 1
-    subjects = sorted((p for p in args.data.iterdir() if (p / "vid.mp4").is_file()),
-                      key=lambda p: int("".join(c for c in p.name if c.isdigit()) or 0))
+    subjects = subject_dirs(args.data)
     method = args.method or DEFAULT_METHOD
     print(f"method: {method}   data: {args.data}")
     print(f"{'subject':<10} {'GT HR':>7} {'est HR':>7} {'error':>7} {'quality':>7} {'time s':>7}")
