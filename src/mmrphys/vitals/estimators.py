@@ -154,8 +154,6 @@ class TraceEstimator:
 class ModelEstimator:
     """A neural model on windows of face crops (see the module docstring)."""
 
-    needs_colour = False
-
     def __init__(self, predictor, name: str, weights: str, min_duration_s: float, batch: int = MODEL_BATCH):
         self.predictor = predictor
         self.batch = max(1, int(batch))
@@ -164,6 +162,8 @@ class ModelEstimator:
         self.method = "mmrphys" if name.startswith("mmrphys") else name
         self.weights = weights
         self.crop_size = self.spec.size
+        # an RGB model learned colour: R = G = B frames are outside everything it was trained on
+        self.needs_colour = self.spec.in_channels == 3
         self.min_duration_s = min_duration_s
         m = self.spec.frame_multiple
         self.win = (self.spec.frames - 1) // m * m + 1
