@@ -173,10 +173,12 @@ def main(argv=None) -> int:
     p.add_argument("--out", default="runs/loso")
     p.add_argument(
         "--reference",
-        action="append",
+        action="extend",
+        nargs="+",
         default=[],
         metavar="WEIGHTS",
-        help="weights scored on every subject as a reference row (not trained on this dataset)",
+        help="weights (files or catalogue names) scored on every subject as reference rows (not trained on "
+             "this dataset); several after one flag or the flag repeated",
     )
     p.add_argument("--no-pos", action="store_true")
     p.add_argument(
