@@ -111,7 +111,7 @@ print("openrppg-result", hr, time.perf_counter() - t0)
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/mmrphys_speed"))
-    ap.add_argument("--method", default="pos")
+    ap.add_argument("--method", default=None, help="estimation method (default: the package default)")
     ap.add_argument("--weights", default=None)
     ap.add_argument("--openrppg-python", default="/tmp/orppg/bin/python")
     ap.add_argument("--skip-long", action="store_true", help="skip the 10-minute memory run")
@@ -123,7 +123,9 @@ def main(argv=None) -> int:
     one, ten = make_videos(args.workdir)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
            "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
-    base = [sys.executable, "-m", "mmrphys", "estimate", "--quiet", "--method", args.method]
+    base = [sys.executable, "-m", "mmrphys", "estimate", "--quiet"]
+    if args.method:
+        base += ["--method", args.method]
     if args.weights:
         base += ["--weights", args.weights]
     ours = base + (["--backend", args.backend] if args.backend else [])
@@ -153,7 +155,8 @@ def main(argv=None) -> int:
         measure("open-rppg process_video", "60 s", [str(orppg), "-c", OPENRPPG_SNIPPET, str(one)])
     else:
         print(f"open-rppg not measured: no interpreter at {orppg} (pip install open-rppg into a venv there)")
-    print(f"\nmethod {args.method}; 640x480 30 fps synthetic H.264; whole process incl. imports; "
+    label = args.method or "package default"
+    print(f"\nmethod {label}; 640x480 30 fps synthetic H.264; whole process incl. imports; "
           f"{os.cpu_count()} CPUs")
     print(f"{'tool':<26} {'video':>6} {'load':>5} {'wall s':>7} {'CPU s':>7} {'x real (wall)':>14} "
           f"{'x real (CPU)':>13} {'peak RSS MiB':>13} {'rc':>3}")
@@ -179,7 +182,8 @@ def compare(ours: list[str], theirs: list[str], against: Path, video: Path, env:
             if rc:
                 print(f"{label} failed:", tail)
             runs[label].append((load, wall, cpu, rss))
-    print(f"method {args.method}; 60 s 640x480 30 fps synthetic H.264; whole process; alternate runs")
+    print(f"method {args.method or 'package default'}; 60 s 640x480 30 fps synthetic H.264; whole process; "
+          "alternate runs")
     for label, rs in runs.items():
         cells = "; ".join(f"load {ld:.1f}: {w:.1f} s wall, {c:.1f} s CPU, {r:.0f} MiB" for ld, w, c, r in rs)
         print(f"{label:<40} {cells}")
