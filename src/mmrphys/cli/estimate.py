@@ -4,7 +4,7 @@ examples:
   mmrphys estimate video.mp4                          print HR/RR (default: the shipped MMRPhys-SEF model)
   mmrphys estimate video.mp4 --out results/           + result JSON, waveform CSV, PNG report
   mmrphys estimate video.mp4 --method chrom --json hr.json
-  mmrphys estimate video.mp4 --method pos            a classic method (no model): pos chrom green ica lgi pbv omit
+  mmrphys estimate video.mp4 --method pos            a classic method, no model (also chrom, green, ica...)
   mmrphys estimate video.mp4 --method mmrphys --weights PATH.pth   your weights or the authors' checkpoints
                                                      (MMRPhys, FactorizePhys, PhysNet, EfficientPhys)
   mmrphys estimate video.mp4 --method mmrphys --backend compiled   compiled once, cached, faster after
