@@ -221,10 +221,12 @@ def session_json(result, face, readings, meta: dict) -> str:
         f = r.face(face.face_id)
         if f is None:
             continue
-        hist_hr.append({"t_s": f.t_s, "bpm": _finite(f.heart_rate_bpm),
+        # t_s: when the reading was shown (as the page records it); data_t_s: the end of the waveform
+        # it comes from (a model's output ends at its last window, up to a window stride earlier)
+        hist_hr.append({"t_s": r.t_s, "data_t_s": f.t_s, "bpm": _finite(f.heart_rate_bpm),
                         "confidence": f.confidence.get("heart_rate")})
         if math.isfinite(f.respiratory_rate_bpm):
-            hist_rr.append({"t_s": f.t_s, "bpm": f.respiratory_rate_bpm,
+            hist_rr.append({"t_s": r.t_s, "data_t_s": f.t_s, "bpm": f.respiratory_rate_bpm,
                             "confidence": f.confidence.get("respiratory_rate")})
     obj = {
         "format": SESSION_FORMAT, "version": 1,
