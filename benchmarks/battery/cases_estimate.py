@@ -438,8 +438,14 @@ def cases(root: Path) -> list[Case]:
                        check=all_of(unchanged(out), quick(30))))
 
     for key in ("random", "text", "empty", "truncated", "junk_dict", "tensor", "junk_state", "pickle_class",
-                "zip", "rgbt", "physnet", "wrong_shape", "nan", "onnx", "dir"):
+                "zip", "rgbt", "wrong_shape", "nan", "onnx", "dir"):
         bad_weights(key.replace("_", "-"), wts[key])
+    # another RGB architecture in our format runs: the architecture comes from the weights (untrained
+    # here, so any rate; the result must simply be whole)
+    out = slot("weights-physnet")
+    cs.append(Case("estimate/weights-physnet", ["estimate", good, "--method", "mmrphys", "--weights",
+                                                 str(wts["physnet"]), "--out", str(out), "--quiet"],
+                   expect_exit=0, check=result_ok(out, hr=None)))
     bad_weights("missing", root / "weights" / "nope.pth")
     bad_weights("unknown-shipped-name", Path("no_such_shipped_weights"), must="no_such_shipped_weights")
     bad_weights("physnet-as-factorizephys", wts["physnet"], method="factorizephys")

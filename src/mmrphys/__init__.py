@@ -24,7 +24,7 @@ def estimate(source=None, *args, thermal=None, **kwargs):
 
         return estimate_thermal(source, thermal, *args, **kwargs)
     if source is None:
-        raise ConfigError("no video given: pass a video path or frames (or thermal= alone)")
+        raise ConfigError("source is None: pass a video path or frames (or thermal= alone)")
     from mmrphys.vitals.estimate import estimate as _estimate
 
     return _estimate(source, *args, **kwargs)

@@ -124,6 +124,7 @@ def test_raw_h264_takes_the_codec_rate_and_warns(tmp_path):
     assert not mp4.timestamps_guessed and mp4.warnings == []
     given = open_video(tmp_path / "s.h264", fps=24)
     assert given.fps == 24 and [t for _, t in given][1] == pytest.approx(1 / 24)
+    assert not given.timestamps_guessed  # the rate was given: nothing is guessed
 
 
 @pytest.mark.parametrize("deg, k", [(90, -1), (-90, 1), (180, 2)])

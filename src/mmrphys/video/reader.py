@@ -156,7 +156,9 @@ class VideoReader:
             except Exception:
                 self.bit_depth = 8
             probe = self._probe(container, stream)
-            self.timestamps_guessed = probe["no_pts"]
+            # no timestamps and no rate from the user: times come from the codec's own rate (a guess);
+            # a rate given with fps= is the user's statement, not a guess
+            self.timestamps_guessed = probe["no_pts"] and fps is None
             self.rotation_deg = probe["rotation"]
             self._coded_size = (width, height)
             self.width, self.height = (height, width) if self.rotation_deg in (90, 270) else (width, height)

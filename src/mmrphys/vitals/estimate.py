@@ -27,7 +27,7 @@ import numpy as np
 
 from mmrphys.errors import ConfigError, InputError
 from mmrphys.video import VideoReader, as_lazy_frame, frames_from_array, open_video
-from mmrphys.vitals.estimators import UNSUPERVISED_METHODS, Estimator, make_estimator
+from mmrphys.vitals.estimators import UNSUPERVISED_METHODS, Estimator, make_estimator, method_name
 from mmrphys.vitals.pipeline import DETECT_EVERY_S, MIN_DURATION_S, Pipeline, check_max_faces
 from mmrphys.vitals.result import Result
 
@@ -67,7 +67,7 @@ def estimate(source, method: str | None = None, weights=None, fps: float | None 
     """
     max_faces = check_max_faces(max_faces)
     if estimator is None:
-        estimator = make_estimator((method or DEFAULT_METHOD).lower(), weights, backend, MIN_DURATION_S)
+        estimator = make_estimator(method_name(method, DEFAULT_METHOD), weights, backend, MIN_DURATION_S)
     reader = _open_source(source, fps, timestamps, max_side)
     _warm_imports()
     warnings = _check_reader(reader, estimator)

@@ -279,6 +279,15 @@ class ModelEstimator:
                 "pixel_scale": self.spec.pixel_scale, "backend": self.predictor.backend}
 
 
+def method_name(method, default: str) -> str:
+    """``method`` as the lower-case name ``make_estimator`` takes (``default`` for None)."""
+    if method is None:
+        return default
+    if not isinstance(method, str):
+        raise ConfigError(f"method must be a name such as 'pos' or 'mmrphys', got {method!r}")
+    return method.lower()
+
+
 def make_estimator(method: str, weights=None, backend: str = "eager",
                    min_duration_s: float = 6.0, batch: int = MODEL_BATCH) -> Estimator:
     """The estimator for ``method``: an unsupervised method name, or ``"mmrphys"`` / ``"model"`` /

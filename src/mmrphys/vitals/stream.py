@@ -25,7 +25,7 @@ import numpy as np
 
 from mmrphys.errors import ConfigError, InputError
 from mmrphys.video.reader import check_fps
-from mmrphys.vitals.estimators import make_estimator
+from mmrphys.vitals.estimators import make_estimator, method_name
 from mmrphys.vitals.pipeline import MIN_DURATION_S, Pipeline, Reading, check_max_faces
 from mmrphys.vitals.result import Result
 
@@ -65,8 +65,8 @@ class Stream:
         self.preset = preset
         self.name = str(name)
         # batch 1: a window runs as soon as it is complete (latency over throughput)
-        self._estimator = make_estimator((method or DEFAULT_METHOD).lower(), weights, backend, MIN_DURATION_S,
-                                         batch=1)
+        name = method_name(method, DEFAULT_METHOD)
+        self._estimator = make_estimator(name, weights, backend, MIN_DURATION_S, batch=1)
         self.method = self._estimator.method
         self._pipe: Pipeline | None = None
         self._held: list[tuple[object, float]] = []  # frames held back while measuring the rate
