@@ -107,6 +107,10 @@ def test_unknown_method_and_weights_misuse():
         mmrphys.estimate(frames, fps=30, method="nope")
     with pytest.raises(ConfigError, match="takes no weights"):
         mmrphys.estimate(frames, fps=30, method="pos", weights="x.pt")
+    with pytest.raises(ConfigError, match="method must be a name .* got 3"):
+        mmrphys.estimate(frames, fps=30, method=3)
+    with pytest.raises(ConfigError, match="source is None"):
+        mmrphys.estimate(None)
 
 
 def test_unreadable_weights(tmp_path):
