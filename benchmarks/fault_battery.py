@@ -151,6 +151,10 @@ def _matches(name: str, pattern: str | None) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # cases send SIGINT to the processes they start: never let them inherit an ignored SIGINT (a shell
+    # without job control starts background commands so); a caught signal is reset to default on exec
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--only", default=None, metavar="PATTERN",
                     help="run the cases whose name matches this glob, or contains this text")

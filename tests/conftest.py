@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,13 @@ OFFICIAL = SHARED / "reference" / "mmrphys-official"
 # Two cores are shared between pytest and whatever else runs: one intra-op thread avoids
 # oversubscription (measured: 5.5 s/step on 1 thread vs 62 s on 2 threads under contention).
 torch.set_num_threads(1)
+
+# Tests send SIGINT (a terminal's Ctrl-C) to the processes they start. A shell without job control
+# starts background commands with SIGINT ignored, and an ignored signal stays ignored through exec:
+# those children would then never see it. Caught here, it is reset to the default in every child, so
+# each child Python installs its KeyboardInterrupt handler whatever started pytest.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session")
