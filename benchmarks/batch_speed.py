@@ -1,7 +1,7 @@
 """Batch speed: 8 one-minute videos one after the other (``--workers 1``) vs on 2 worker processes.
 
     python benchmarks/batch_speed.py [--workdir /tmp/mmrphys_batch] [--n 8] [--workers 2]
-                                     [--method pos] [--repeat 2]
+                                     [--method M] [--repeat 2]
 
 1. Generates (once, cached in --workdir) a 60 s 640x480 30 fps H.264 synthetic face clip and copies it
    to ``--n`` inputs (copies: the same file under two names would be one input).
@@ -47,11 +47,11 @@ def make_inputs(workdir: Path, n: int) -> Path:
     return inputs
 
 
-def run_once(inputs: Path, out: Path, workers: int, method: str) -> dict:
+def run_once(inputs: Path, out: Path, workers: int, method: str | None) -> dict:
     shutil.rmtree(out, ignore_errors=True)
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT / "src"))
     cmd = [sys.executable, "-m", "mmrphys", "estimate", str(inputs), "--out", str(out), "--quiet",
-           "--workers", str(workers), "--method", method]
+           "--workers", str(workers)] + (["--method", method] if method else [])
     load = os.getloadavg()[0]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
@@ -73,12 +73,12 @@ def main() -> None:
     ap.add_argument("--workdir", default="/tmp/mmrphys_batch")
     ap.add_argument("--n", type=int, default=8)
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--method", default="pos")
+    ap.add_argument("--method", default=None, help="estimation method (default: the package default)")
     ap.add_argument("--repeat", type=int, default=2)
     args = ap.parse_args()
     workdir = Path(args.workdir)
     inputs = make_inputs(workdir, args.n)
-    print(f"{args.n} x 60 s 640x480 videos, method {args.method}, torch threads 1 per process, "
+    print(f"{args.n} x 60 s 640x480 videos, method {args.method or 'package default'}, torch threads 1 per process, "
           f"{os.cpu_count()} CPUs")
     print("| workers | load (1 min) before | wall s | CPU s (process tree) | videos | HR values |")
     print("|---|---|---|---|---|---|")
