@@ -78,8 +78,8 @@ def main() -> None:
     args = ap.parse_args()
     workdir = Path(args.workdir)
     inputs = make_inputs(workdir, args.n)
-    print(f"{args.n} x 60 s 640x480 videos, method {args.method or 'package default'}, torch threads 1 per process, "
-          f"{os.cpu_count()} CPUs")
+    label = args.method or "package default"
+    print(f"{args.n} x 60 s 640x480 videos, method {label}, torch threads 1 per process, {os.cpu_count()} CPUs")
     print("| workers | load (1 min) before | wall s | CPU s (process tree) | videos | HR values |")
     print("|---|---|---|---|---|---|")
     runs = []
