@@ -79,7 +79,8 @@ def main() -> None:
     workdir = Path(args.workdir)
     inputs = make_inputs(workdir, args.n)
     label = args.method or "package default"
-    print(f"{args.n} x 60 s 640x480 videos, method {label}, torch threads 1 per process, {os.cpu_count()} CPUs")
+    print(f"{args.n} x 60 s 640x480 videos, method {label}, torch threads 1 per process, "
+          f"{os.cpu_count()} CPUs")
     print("| workers | load (1 min) before | wall s | CPU s (process tree) | videos | HR values |")
     print("|---|---|---|---|---|---|")
     runs = []
