@@ -265,3 +265,29 @@ def test_face_only_in_short_stretches_names_the_longest():
     frames[330:] = background
     with pytest.raises(InputError, match=r"visible for at most [3-5]\.\d s at a time; the minimum is 6 s"):
         mmrphys.estimate(frames, fps=30, progress=False)
+
+
+def test_onnx_export_runs_the_main_job_like_its_weights(clip84, tmp_path):
+    """An ONNX file as --weights runs on onnxruntime with the window the graph states. The same
+    network in torch and in onnxruntime differs by float32 rounding (~1e-6 relative, tests/models/
+    numerics.py), far below one periodogram bin, so the whole-clip rates are equal to 0.01 bpm."""
+    from mmrphys.models.checkpoints import load_model
+    from mmrphys.models.export import export_onnx
+
+    onnx = export_onnx(load_model("default"), tmp_path / "default.onnx")
+    ref = mmrphys.estimate(clip84["video"], progress=False)
+    got = mmrphys.estimate(clip84["video"], method="mmrphys", weights=str(onnx), progress=False)
+    assert got.method == "mmrphys" and got.to_dict()["model"]["backend"] == "onnx"
+    assert got.to_dict()["model"]["input_size"] == ref.to_dict()["model"]["input_size"]
+    assert abs(got.heart_rate_bpm - 84) <= 2
+    assert got.heart_rate_bpm == pytest.approx(ref.heart_rate_bpm, abs=0.01)
+    junk = tmp_path / "junk.onnx"
+    junk.write_bytes(b"\x08\x07not a graph")
+    with pytest.raises(WeightsError, match="junk.onnx: not a readable ONNX model"):
+        mmrphys.estimate(clip84["video"], method="mmrphys", weights=str(junk), progress=False)
+
+
+def test_authors_onnx_web_model_runs_the_main_job(clip84, official_dir):
+    web_model = official_dir / "SCAMPS_MultiTask_9x9.onnx"
+    res = mmrphys.estimate(clip84["video"], method="mmrphys", weights=str(web_model), progress=False)
+    assert abs(res.heart_rate_bpm - 84) <= 3 and res.to_dict()["model"]["input_size"] == 9

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from mmrphys.errors import ConfigError, InputError
+from mmrphys.errors import ConfigError, InputError, WeightsError
 
 OUTPUT_NAMES = {"bvp": "rPPG", "rsp": "rRSP", "au": "AU"}  # official names; AU: BigSmall
 INPUT_NAME = "input"
@@ -163,6 +163,48 @@ def run_onnx(session, x) -> dict[str, np.ndarray]:
     outs = session.run(None, {session.get_inputs()[0].name: x})
     task_of = {v: k for k, v in OUTPUT_NAMES.items()}
     return {task_of.get(o.name, o.name): v for o, v in zip(session.get_outputs(), outs)}
+
+
+class OnnxPredictor:
+    """An ONNX export run like a prepared model (:class:`mmrphys.models.inference.Predictor`):
+    ``predictor(x)`` with ``x`` (B, C, T+1, H, W) returns ``{task: (B, T)}`` tensors.
+
+    onnxruntime on the CPU with ``threads`` intra-op threads. The window comes from the graph's
+    input shape (C, H, W fixed; T+1 = 181 when the frame axis is dynamic, as the authors trained);
+    outputs named as the authors' exports (``rPPG``, ``rRSP``) become ``bvp``/``rsp``. The networks
+    these files hold normalise each clip themselves, so pixels are passed in [0, 1].
+    """
+
+    backend = "onnx"
+    module = None
+    compiled_shape = None
+
+    def __init__(self, path, threads: int = 1):
+        from mmrphys.models.inference import InputSpec
+
+        path = Path(path)
+        try:
+            self.session = onnx_session(path, threads=threads)
+        except Exception as err:  # onnxruntime's own exception types, for files it cannot read
+            first = (str(err).strip().splitlines() or [""])[0][:120]
+            raise WeightsError(f"{path}: not a readable ONNX model ({type(err).__name__}: {first})") from None
+        shape = self.session.get_inputs()[0].shape
+        if len(shape) != 5 or not all(isinstance(shape[i], int) for i in (1, 3, 4)) or shape[3] != shape[4]:
+            raise WeightsError(f"{path}: an ONNX model for the main job takes (B, C, T+1, S, S) face crops "
+                               f"with fixed C and S; this one takes {shape}")
+        task_of = {v: k for k, v in OUTPUT_NAMES.items()}
+        self.tasks = tuple(task_of.get(o.name, o.name) for o in self.session.get_outputs())
+        if "bvp" not in self.tasks:
+            raise WeightsError(f"{path}: the ONNX model has no pulse output ({OUTPUT_NAMES['bvp']!r}); "
+                               f"its outputs are {[o.name for o in self.session.get_outputs()]}")
+        frames = shape[2] if isinstance(shape[2], int) else 181
+        self.spec = InputSpec(size=int(shape[3]), frames=int(frames),
+                              frame_multiple=frame_multiple(self.session), in_channels=int(shape[1]),
+                              pixel_scale=1.0)
+
+    def __call__(self, x) -> dict[str, torch.Tensor]:
+        x = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+        return {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in run_onnx(self.session, x).items()}
 
 
 def _z(a: np.ndarray) -> np.ndarray:

@@ -28,6 +28,7 @@ Two implementations:
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -154,12 +155,13 @@ class TraceEstimator:
 class ModelEstimator:
     """A neural model on windows of face crops (see the module docstring)."""
 
-    def __init__(self, predictor, name: str, weights: str, min_duration_s: float, batch: int = MODEL_BATCH):
+    def __init__(self, predictor, name: str, weights: str, min_duration_s: float, batch: int = MODEL_BATCH,
+                 method: str | None = None):
         self.predictor = predictor
         self.batch = max(1, int(batch))
         self.spec = predictor.spec
         self.name = name
-        self.method = "mmrphys" if name.startswith("mmrphys") else name
+        self.method = method or ("mmrphys" if name.startswith("mmrphys") else name)
         self.weights = weights
         self.crop_size = self.spec.size
         # an RGB model learned colour: R = G = B frames are outside everything it was trained on
@@ -177,7 +179,8 @@ class ModelEstimator:
         self.fs = float("nan")
 
     def clone(self) -> ModelEstimator:
-        return ModelEstimator(self.predictor, self.name, self.weights, self.min_duration_s, self.batch)
+        return ModelEstimator(self.predictor, self.name, self.weights, self.min_duration_s, self.batch,
+                              self.method)
 
     def start(self, src_fps: float, warnings: list[str]) -> float:
         from mmrphys.tensors import OverlapAdd, StreamResampler
@@ -303,6 +306,16 @@ def make_estimator(method: str, weights=None, backend: str = "eager",
     if method not in ("mmrphys", "model") and method not in list_models():
         raise ConfigError(f"unknown method {method!r}; choose mmrphys (with --weights) or one of "
                           f"{', '.join(sorted(UNSUPERVISED_METHODS))}")
+    onnx = _onnx_file(weights)
+    if onnx is not None:  # an ONNX export (the authors' web models, or ours): run by onnxruntime
+        from mmrphys.models.export import OnnxPredictor
+
+        predictor = OnnxPredictor(onnx, threads=1)
+        if predictor.spec.in_channels != 3:
+            raise WeightsError(f"{weights}: an ONNX model for {predictor.spec.in_channels}-channel input; "
+                               "this video is RGB")
+        return ModelEstimator(predictor, f"onnx:{Path(onnx).stem}", str(weights), min_duration_s, batch,
+                              method="mmrphys")
     net, name, label = _load(weights)
     if method in list_models() and method != name:
         raise WeightsError(f"{label}: weights are for {name!r}, not for the requested {method!r}")
@@ -315,6 +328,21 @@ def make_estimator(method: str, weights=None, backend: str = "eager",
     spec = input_spec(net)
     window = (1, 3, (spec.frames - 1) // spec.frame_multiple * spec.frame_multiple + 1, spec.size, spec.size)
     return ModelEstimator(prepare(net, backend, example_shape=window), name, label, min_duration_s, batch)
+
+
+def _onnx_file(weights):
+    """The ONNX file ``weights`` names (a path or a catalogue name of kind ``onnx``), else None."""
+    if weights is None:
+        return None
+    from mmrphys.models.weights import find, resolve_weights
+
+    p = Path(str(weights))
+    if p.suffix.lower() == ".onnx" and p.is_file():
+        return p
+    entry = None if p.is_file() else find(str(weights))
+    if entry is None or entry.kind != "onnx":
+        return None
+    return resolve_weights(str(weights), download=True)
 
 
 def _load(weights):
