@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
+import numeric_margins
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("MMRPHYS_SHARED", ROOT.parent / "shared"))
 UBFC_MINI = SHARED / "data" / "ubfc-rppg-mini"
@@ -38,3 +40,22 @@ def official_dir() -> Path:
     if not OFFICIAL.is_dir():
         pytest.skip(f"official reference weights absent: {OFFICIAL}")
     return OFFICIAL
+
+
+def pytest_addoption(parser):
+    parser.addoption("--numeric-margins", metavar="FILE", default=None,
+                     help="write every recorded numeric check (derived bound, measured error, margin) to "
+                          "FILE as a markdown table, smallest headroom first (tests/numeric_margins.py)")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    numeric_margins.set_current_test(item.nodeid)
+
+
+def pytest_sessionfinish(session):
+    out = session.config.getoption("numeric_margins")
+    if out:
+        params = session.config.invocation_params
+        numeric_margins.write_table(params.dir / out, numeric_margins.RECORDS,
+                                    "python -m pytest " + " ".join(params.args))

@@ -19,6 +19,7 @@ from mmrphys.models.attention import (
     nmf,
     to_matrix,
 )
+from numeric_margins import within
 
 
 def test_reference_layout_is_a_view_without_permute():
@@ -42,9 +43,10 @@ def test_nmf_recovers_a_rank_one_matrix():
     # tests/models/numerics.py). Measured 6.1e-7 (64x inside); the float64 run differs from V only by
     # V's own rounding (6.9e-8)
     bound = 9 * (2 * LAMBDA * math.sqrt(50) + 2) * U32
-    assert float(((v_hat - v).abs() / v).max()) <= bound
+    assert within("NMF rank 1 vs V, relative", float(((v_hat - v).abs() / v).max()), bound)
     v_hat64 = nmf(v.double(), rank=1, steps=4)
-    assert float(((v_hat.double() - v_hat64).abs() / v_hat64).max()) <= bound
+    err64 = float(((v_hat.double() - v_hat64).abs() / v_hat64).max())
+    assert within("NMF rank 1 vs float64, relative", err64, bound)
 
 
 def test_tsfm_temporal_profile_is_the_scaled_label():
@@ -60,7 +62,8 @@ def test_tsfm_temporal_profile_is_the_scaled_label():
         v_hat = constrained_nmf(v, phi, rank=rank, steps=4)
         # every column of V̂ ∝ 1 + minmax(label), up to rounding (see _off_profile_bound); measured
         # 1.2 u (rank 1) and 1.7 u (rank 4) against 10 u and 25 u
-        assert _off_profile(v_hat, phi) <= _off_profile_bound(rank)
+        off = _off_profile(v_hat, phi)
+        assert within(f"rank {rank} off the label profile", off, _off_profile_bound(rank))
 
 
 def test_grbf_bank_and_span():
@@ -82,7 +85,7 @@ def test_grbf_bank_and_span():
     def outside(m):
         return float((m - top @ (top.T @ m)).abs().max() / m.abs().max())
 
-    assert outside(v_hat) <= 1e-6 + LAMBDA * math.sqrt(149) * U32 + U32
+    assert within("V̂ outside the RBF span", outside(v_hat), 1e-6 + LAMBDA * math.sqrt(149) * U32 + U32)
     assert outside(torch.rand(40, 16, dtype=torch.float64, generator=torch.Generator().manual_seed(1))) > 0.3
 
 
@@ -102,7 +105,7 @@ def test_excite_formula():
         1 + float(normed.abs().max())) + U32 * float((e64 + normed).abs().max())
     for residual, ref in ((True, e64 + normed), (False, normed)):
         err = float((excite(e, a, residual=residual).double() - ref).abs().max())
-        assert err <= bound  # measured 5.5e-7 against 4.0e-5 (74x)
+        assert within(f"excite residual={residual}", err, bound)  # measured 5.5e-7 against 4.0e-5 (74x)
 
 
 def test_module_output_and_one_step_gradient():
@@ -169,10 +172,11 @@ def test_factorized_embedding_follows_label_in_the_model():
     _, aux = net(torch.rand(2, 3, 21, 9, 9), labels=labels, return_aux=True)
     # BVP head rank 1, RSP head rank 4 (measured 1.4 u and 1.1 u against 10 u and 25 u)
     bvp_off = _off_profile(aux["bvp"]["factorized"].detach(), label_constraint(labels["bvp"]))
-    assert bvp_off <= _off_profile_bound(1)
+    assert within("BVP head off the label profile", bvp_off, _off_profile_bound(1))
     # RSP head: the label is avg-pooled (5, 4, 2) to T/4 = 5 steps before scaling
     pooled = torch.nn.functional.avg_pool1d(labels["rsp"].unsqueeze(1), 5, 4, 2).squeeze(1)
-    assert _off_profile(aux["rsp"]["factorized"].detach(), label_constraint(pooled)) <= _off_profile_bound(4)
+    rsp_off = _off_profile(aux["rsp"]["factorized"].detach(), label_constraint(pooled))
+    assert within("RSP head off the label profile", rsp_off, _off_profile_bound(4))
     # ... and not to a different label
     assert _off_profile(aux["bvp"]["factorized"].detach(), label_constraint(_labels(4)["bvp"])) > 1e-2
 

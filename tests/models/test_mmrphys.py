@@ -9,6 +9,7 @@ from numerics import float32_relative_bound
 from mmrphys import models
 from mmrphys.errors import ConfigError, InputError
 from mmrphys.models import count_parameters
+from numeric_margins import within
 
 # (variant, tasks, in_channels) -> (params at inference, params in training with TSFM);
 # MMRPHYS_REFERENCE §1.9 (L, M and S equal; LF training count there includes 2 CPU-only bias1).
@@ -87,7 +88,7 @@ def test_frame_rule_and_input_errors():
     with torch.no_grad():
         a, b, other = net(x)["bvp"], net(x[:, :3])["bvp"], net(torch.rand_like(x))["bvp"]
     bound = float32_relative_bound(net, x[:, :3])
-    assert float((a - b).abs().max()) <= 2 * bound * float(b.abs().max())
+    assert within("RGBT slice vs RGB clip, abs", float((a - b).abs().max()), 2 * bound * float(b.abs().max()))
     assert float((a - other).abs().max()) > 0.1 * float(b.abs().max())
 
 
