@@ -133,18 +133,26 @@ def frame_multiple(session) -> int:
     return 4 if OUTPUT_NAMES["rsp"] in [o.name for o in session.get_outputs()] else 1
 
 
-def onnx_session(path, threads: int | None = None, optimize: bool = True):
-    """An onnxruntime CPU session for ``path`` (``threads`` intra-op threads; full graph optimisation)."""
+def onnx_session(path, threads: int | None = None, optimize: bool = True, quiet: bool = False):
+    """An onnxruntime CPU session for ``path`` (``threads`` intra-op threads; full graph optimisation;
+    ``quiet``: no onnxruntime log lines). A file onnxruntime cannot load raises :class:`WeightsError`
+    naming it, in one line."""
     import onnxruntime as ort
 
     so = ort.SessionOptions()
     if threads:
         so.intra_op_num_threads = threads
         so.inter_op_num_threads = 1
+    if quiet:
+        so.log_severity_level = 4
     so.graph_optimization_level = (
         ort.GraphOptimizationLevel.ORT_ENABLE_ALL if optimize else ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     )
-    return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+    try:
+        return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+    except Exception as err:  # onnxruntime's own exception types, for files it cannot read
+        first = (str(err).strip().splitlines() or [""])[0][:120]
+        raise WeightsError(f"{path}: not a readable ONNX model ({type(err).__name__}: {first})") from None
 
 
 def run_onnx(session, x) -> dict[str, np.ndarray]:
@@ -183,11 +191,7 @@ class OnnxPredictor:
         from mmrphys.models.inference import InputSpec
 
         path = Path(path)
-        try:
-            self.session = onnx_session(path, threads=threads)
-        except Exception as err:  # onnxruntime's own exception types, for files it cannot read
-            first = (str(err).strip().splitlines() or [""])[0][:120]
-            raise WeightsError(f"{path}: not a readable ONNX model ({type(err).__name__}: {first})") from None
+        self.session = onnx_session(path, threads=threads)
         shape = self.session.get_inputs()[0].shape
         if len(shape) != 5 or not all(isinstance(shape[i], int) for i in (1, 3, 4)) or shape[3] != shape[4]:
             raise WeightsError(f"{path}: an ONNX model for the main job takes (B, C, T+1, S, S) face crops "

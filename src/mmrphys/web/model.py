@@ -161,15 +161,11 @@ def describe_onnx(path: Path, name: str, label: str) -> WebModel:
     length. Probing once at start-up tells the page which it has.
     """
     import numpy as np
-    import onnxruntime as ort
 
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = 1
-    so.log_severity_level = 4  # the probe of a fixed-length graph fails on purpose
-    try:
-        sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
-    except Exception as err:  # onnxruntime raises its own types for unreadable graphs
-        raise WeightsError(f"{path}: not a loadable ONNX model ({str(err).splitlines()[0]})") from None
+    from mmrphys.models.export import onnx_session
+
+    # quiet: the probe of a fixed-length graph below fails on purpose
+    sess = onnx_session(path, threads=1, quiet=True)
     inp = sess.get_inputs()[0]
     shape = list(inp.shape)
     if len(shape) != 5:
