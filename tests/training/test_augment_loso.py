@@ -124,6 +124,7 @@ def test_fold_config_trains_on_the_others_and_tests_on_the_fold():
                 {"name": "ubfc-rppg", "windows": 10},
                 {"name": "reanimated", "options": {"source": "ubfc-rppg"}},
                 {"name": "synth"},
+                {"name": "ubfc-rppg", "key": "ubfc-c20"},  # a re-encoded copy: the same people
             ]
         },
     }
@@ -131,6 +132,7 @@ def test_fold_config_trains_on_the_others_and_tests_on_the_fold():
     assert cfg["data"]["train"][0]["subjects"] == ["a", "b"]
     assert cfg["data"]["train"][1]["options"]["subjects"] == ["a", "b"]
     assert "subjects" not in cfg["data"]["train"][2]
+    assert cfg["data"]["train"][3]["subjects"] == ["a", "b"]
     assert cfg["data"]["test"] == [{"name": "ubfc-rppg", "subjects": ["c"]}]
     assert "subjects" not in raw["data"]["train"][0]  # the input is not changed
     with pytest.raises(ConfigError):

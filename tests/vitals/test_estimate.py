@@ -78,6 +78,29 @@ def test_face_in_part_of_the_clip_gives_partial_result():
     assert len(res.extra["face"]["segments_s"]) == 2
 
 
+def test_a_detector_of_ones_own_is_used():
+    """``detector=``: any object with ``detect`` and ``backend``; the face is where it says."""
+    from mmrphys.faces import Box, FaceDetector
+
+    frames, _ = _frames(12, hr=72)
+    true = FaceDetector().detect(frames[0])[0]
+
+    class Shifted:
+        backend = "shifted-haar"
+        calls = 0
+
+        def detect(self, frame, min_face_px=None, max_face_px=None):
+            Shifted.calls += 1
+            return [Box(true.x + 6, true.y, true.w, true.h, 1.0)]
+
+    res = mmrphys.estimate(frames, fps=30, method="pos", detector=Shifted(), progress=False)
+    assert Shifted.calls >= 12  # at least one detection per second of the 12 s clip
+    assert res.extra["face"]["detector"] == "shifted-haar"
+    # the box track follows the given box (smoothing may move it, but by far less than 6 px)
+    assert res.face_box[0] == pytest.approx(true.x + 6, abs=2)
+    assert abs(res.heart_rate_bpm - 72) <= 3
+
+
 def test_no_face_anywhere():
     rng = np.random.default_rng(0)
     frames = rng.integers(0, 255, (200, 120, 160, 3), dtype=np.uint8)

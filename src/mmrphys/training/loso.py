@@ -51,13 +51,17 @@ def make_folds(subjects: list[str], n_folds: int) -> list[list[str]]:
 
 
 def fold_config(raw: dict, dataset: str, train_subjects: list[str], test_subjects: list[str]) -> dict:
-    """The config of one fold: ``dataset`` entries restricted to ``train_subjects``; test on the others."""
+    """The config of one fold: ``dataset`` entries restricted to ``train_subjects``; test on the others.
+
+    Restricted are the entries whose ``--data`` key or ``name`` is ``dataset`` (a re-encoded copy of it
+    under another key, :mod:`mmrphys.training.recode`, holds the same subjects) and entries built from
+    it (``options.source``, e.g. re-animated stills)."""
     cfg = copy.deepcopy(raw)
     cfg["name"] = f"{cfg.get('name', 'run')}_{'-'.join(test_subjects)}"
     data = cfg.setdefault("data", {})
     found = False
     for entry in data.get("train", []):
-        if (entry.get("key") or entry.get("name")) == dataset:
+        if dataset in ((entry.get("key") or entry.get("name")), entry.get("name")):
             entry["subjects"] = list(train_subjects)
             entry.pop("exclude_subjects", None)
             found = True

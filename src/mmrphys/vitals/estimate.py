@@ -44,7 +44,7 @@ PROCESS_MAX_SIDE = 1280
 def estimate(source, method: str | None = None, weights=None, fps: float | None = None, timestamps=None,
              *, preset: str = "mmrphys", progress: bool | None = None, detect_every_s: float = DETECT_EVERY_S,
              max_side: int = PROCESS_MAX_SIDE, backend: str = "eager",
-             max_faces: int | None = None, estimator: Estimator | None = None) -> Result:
+             max_faces: int | None = None, estimator: Estimator | None = None, detector=None) -> Result:
     """Heart rate, breathing rate, waveforms, HRV, quality and confidence of every face in a video.
 
     ``source``: a video path, or a uint8 frame array (N, H, W, 3) with ``fps`` or per-frame
@@ -56,8 +56,10 @@ def estimate(source, method: str | None = None, weights=None, fps: float | None 
     overrides a file's frame rate. ``max_faces``: faces followed at a time and reported (default:
     all). ``progress``: a progress bar (default: when stderr is a terminal). ``estimator``: a ready
     :class:`Estimator` prototype instead of ``method``/``weights`` (e.g. the thermal one,
-    :func:`mmrphys.vitals.thermal.estimate_thermal`). A source may bring its own face detector
-    (``source.face_detector``).
+    :func:`mmrphys.vitals.thermal.estimate_thermal`). ``detector``: a face detector of your own, any
+    object with ``detect(frame, min_face_px=None, max_face_px=None) -> list[Box]`` (largest first)
+    and a ``backend`` name, as :class:`mmrphys.faces.FaceDetector` (the default, OpenCV's Haar
+    cascade); a source may also bring its own (``source.face_detector``).
 
     Returns the main face's :class:`Result` (the face present longest, then the largest); every face
     seen for at least ``MIN_DURATION_S`` at a time is in ``result.faces`` (the main one included),
@@ -74,7 +76,7 @@ def estimate(source, method: str | None = None, weights=None, fps: float | None 
     pipe = Pipeline(estimator, float(reader.fps), warnings, max_faces=max_faces,
                     detect_every_s=detect_every_s, name=str(getattr(reader, "path", None) or "frames"),
                     n_frames=reader.n_frames,
-                    detector=getattr(reader, "face_detector", None))  # a source may bring its own
+                    detector=detector or getattr(reader, "face_detector", None))
     with _progress(reader.n_frames, progress) as bar:
         for frame, t in _lazy_frames(reader):
             pipe.push(frame, t)

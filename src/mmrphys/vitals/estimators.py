@@ -156,7 +156,7 @@ class ModelEstimator:
     """A neural model on windows of face crops (see the module docstring)."""
 
     def __init__(self, predictor, name: str, weights: str, min_duration_s: float, batch: int = MODEL_BATCH,
-                 method: str | None = None):
+                 method: str | None = None, overlap: float = MODEL_WINDOW_OVERLAP):
         self.predictor = predictor
         self.batch = max(1, int(batch))
         self.spec = predictor.spec
@@ -169,7 +169,10 @@ class ModelEstimator:
         self.min_duration_s = min_duration_s
         m = self.spec.frame_multiple
         self.win = (self.spec.frames - 1) // m * m + 1
-        self.stride = max(1, int(round((self.win - 1) * (1.0 - MODEL_WINDOW_OVERLAP))))
+        if not 0.0 <= overlap < 1.0:
+            raise ConfigError(f"window overlap must be in [0, 1), got {overlap!r}")
+        self.overlap = float(overlap)
+        self.stride = max(1, int(round((self.win - 1) * (1.0 - self.overlap))))
         self.n_windows = 0
         self._batch: list[tuple[int, np.ndarray]] = []
         self._stream = None
@@ -180,7 +183,7 @@ class ModelEstimator:
 
     def clone(self) -> ModelEstimator:
         return ModelEstimator(self.predictor, self.name, self.weights, self.min_duration_s, self.batch,
-                              self.method)
+                              self.method, self.overlap)
 
     def start(self, src_fps: float, warnings: list[str]) -> float:
         from mmrphys.tensors import OverlapAdd, StreamResampler
