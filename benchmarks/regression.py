@@ -105,6 +105,9 @@ def make_video(workdir: Path, duration_s: float) -> Path:
         print(f"generating the {duration_s:g} s 640x480 clip (once) ...", file=sys.stderr, flush=True)
         part = clip.with_name("part_" + clip.name)
         make_clip(part, hr_bpm=72, rr_bpm=15, duration_s=duration_s, fps=30, size=(640, 480), seed=3, crf=20)
+        for side in part.parent.glob(part.stem + ".*"):  # the truth files beside it; the clip last
+            if side != part:
+                os.replace(side, clip.with_suffix(side.suffix))
         os.replace(part, clip)
     return clip
 
@@ -419,6 +422,8 @@ def main(argv=None) -> int:
     meta["load_after"] = load_avg()
     meta.setdefault("torch", "?")
     meta.setdefault("ort", "?")
+    from weights_table import cpu_model
+
     meta["cpu"] = cpu_model()
     runs = [r for k in ("estimate", "default") if k in res for arm in res[k].values() for r in arm]
     failed = sum(r["rc"] != 0 for r in runs)
@@ -485,16 +490,6 @@ def pair_paths(base: list[str], head: list[str]) -> list[tuple[str, str, str]]:
     if comp_b and comp_h:
         pairs.append(("compiled path", comp_b, comp_h))
     return pairs
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown CPU"
 
 
 if __name__ == "__main__":
