@@ -157,11 +157,26 @@ def test_model_path_streams_windows_and_uses_rsp_head(tmp_path):
     net = models.create("mmrphys_lef", tasks=("bvp", "rsp"), in_channels=3)
     weights = save_weights(net, tmp_path / "rand.pt")
     frames, _ = _frames(8)
-    res = mmrphys.estimate(frames, fps=30, method="mmrphys", weights=weights, progress=False)
+    res = mmrphys.estimate(frames, fps=30, method="mmrphys", weights=weights, progress=False,
+                           rr_from="model")
     assert res.model["windows"] == len(window_starts(240, 181, 90)) == 2  # the last one end-aligned
-    assert res.rsp_source == "model RSP output"
+    assert res.rsp_source == "model RSP output" and res.model["rr_from"] == "model"
     assert np.isfinite(res.bvp).all() and np.isfinite(res.rsp).all()
     assert np.isfinite(res.heart_rate_bpm)  # untrained weights: a number, not a correct one
+    # the default: breathing from the pulse of the crops themselves; the model's outputs unchanged
+    pulse = mmrphys.estimate(frames, fps=30, method="mmrphys", weights=weights, progress=False)
+    assert pulse.rsp_source.startswith("pulse modulation") and pulse.model["rr_from"] == "pulse"
+    assert np.array_equal(pulse.bvp, res.bvp) and pulse.heart_rate_bpm == res.heart_rate_bpm
+    with pytest.raises(ConfigError, match="rr_from must be one of"):
+        mmrphys.estimate(frames, fps=30, method="mmrphys", weights=weights, rr_from="belt")
+
+
+def test_breathing_from_the_crop_pulse_reads_the_synthetic_rate(clip84):
+    """Shipped default on the synthetic clip (RR 14): the crop pulse's modulation, within 2 /min."""
+    res = mmrphys.estimate(clip84["video"], progress=False)
+    assert res.rsp_source.startswith("pulse modulation")
+    assert abs(res.respiratory_rate_bpm - 14) <= 2
+    assert res.rsp is not None and np.isfinite(res.rsp[slice(*res.analysis_span)]).all()
 
 
 def test_model_path_equals_the_plain_module(monkeypatch, float32_relative_bound):
@@ -189,10 +204,11 @@ def test_model_path_equals_the_plain_module(monkeypatch, float32_relative_bound)
             return out
 
     frames, _ = _frames(12)
-    fast = mmrphys.estimate(frames, fps=30, method="mmrphys", progress=False)  # shipped weights
+    # rr_from="model": the result's rsp is the model's RSP output, compared below
+    fast = mmrphys.estimate(frames, fps=30, method="mmrphys", progress=False, rr_from="model")  # shipped
     assert fast.model["backend"] == "eager" and fast.model["windows"] == 3
     monkeypatch.setattr(models, "prepare", Plain)
-    plain = mmrphys.estimate(frames, fps=30, method="mmrphys", progress=False)
+    plain = mmrphys.estimate(frames, fps=30, method="mmrphys", progress=False, rr_from="model")
     net = models.checkpoints.load_model("default")
     bound = 2 * float32_relative_bound(net, windows[0][0])
     spread = max(float((2 + ((y - y.mean()) / y.std()).abs().max()) * y.abs().max() / y.std())

@@ -82,8 +82,9 @@ def test_model_stream_equals_estimate(frames):
             stream.push(frame)
     res = stream.result
     assert res.model["windows"] == ref.model["windows"] == 3
-    for task in ("bvp", "rsp"):
-        assert np.array_equal(getattr(res, task), getattr(ref, task), equal_nan=True)
+    assert np.array_equal(res.bvp, ref.bvp, equal_nan=True)
+    # breathing from the crop pulse needs RR_MIN_DURATION_S of video: none in 10 s, in both
+    assert res.rsp is None and ref.rsp is None and res.rsp_source == ref.rsp_source
     first = stream.readings()[0]
     assert first.t_s <= 7.0 and abs(first.heart_rate_bpm - HR) <= 3
 

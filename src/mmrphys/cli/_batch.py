@@ -33,12 +33,11 @@ def check_batch_args(args) -> None:
 
 def run_batch(args) -> int:
     """Run the batch; exit status 0 when every input is ok or skipped, 1 when any failed."""
-    from mmrphys.cli.process import configure_inference
+    from mmrphys.cli.process import configure_inference, runs_model
     from mmrphys.vitals.batch import SUMMARY_NAME, estimate_many
-    from mmrphys.vitals.estimate import UNSUPERVISED_METHODS
 
     check_batch_args(args)
-    model = args.method is not None and args.method.lower() not in UNSUPERVISED_METHODS
+    model = runs_model(args.method)
     init = None
     if model:  # torch threads for this process (workers == 1) and every worker process
         configure_inference(args.threads)

@@ -65,6 +65,9 @@ def add_parser(sub) -> None:
     p.add_argument("--max-faces", type=int, default=None, metavar="N",
                    help="follow and report at most N faces at a time (default: all; the top-level results "
                         "are the main face's: present longest, then largest)")
+    p.add_argument("--rr-from", default=None, choices=("pulse", "model"),
+                   help="an RGB model's breathing rate from the pulse modulation of its face crops (pulse, "
+                        "the default: the more accurate on real video) or from its RSP output (model)")
     p.add_argument("--quiet", action="store_true", help="no progress bar, no summary line")
     p.add_argument("--workers", type=int, default=1,
                    help="batch: processes working on different inputs at once (default 1; each uses "
@@ -164,7 +167,7 @@ def check_args(args) -> dict:
 
 
 def run(args) -> int:
-    from mmrphys.vitals.estimate import UNSUPERVISED_METHODS, estimate
+    from mmrphys.vitals.estimate import estimate
 
     if _is_batch(args):
         from mmrphys.cli._batch import run_batch
@@ -173,12 +176,14 @@ def run(args) -> int:
         return run_batch(args)
     args.video = args.video[0] if args.video else None
     paths = check_args(args)
-    if args.thermal is not None or (args.method and args.method.lower() not in UNSUPERVISED_METHODS):
-        from mmrphys.cli.process import configure_inference
+    from mmrphys.cli.process import configure_inference, runs_model
 
+    if args.thermal is not None or runs_model(args.method):
         configure_inference(args.threads)
     common = {"method": args.method, "weights": args.weights, "fps": args.fps, "backend": args.backend,
               "progress": False if args.quiet else None, "max_faces": args.max_faces}
+    if args.rr_from is not None and args.thermal is None:  # thermal models use their RSP output
+        common["rr_from"] = args.rr_from
     if args.thermal is not None:
         from mmrphys.vitals.thermal import estimate_thermal
 

@@ -265,14 +265,13 @@ def session_files(result, readings, stem: str, meta: dict) -> dict[str, str]:
 
 # ----------------------------------------------------------------------------- run
 def run(args) -> int:
-    from mmrphys.cli.process import configure_inference, interrupt_flag
+    from mmrphys.cli.process import configure_inference, interrupt_flag, runs_model
     from mmrphys.errors import InputError
-    from mmrphys.vitals.estimate import UNSUPERVISED_METHODS
     from mmrphys.vitals.stream import Stream
 
     args.stem = _stem(args)
     check_args(args)
-    if args.method and args.method.lower() not in UNSUPERVISED_METHODS:
+    if runs_model(args.method):
         configure_inference(args.threads)
     release = None
     if args.video is not None:

@@ -25,6 +25,13 @@ import threading
 _MALLOC_TUNED = False
 
 
+def runs_model(method: str | None) -> bool:
+    """Whether ``--method`` (None: the package default, a neural model) runs a neural model."""
+    from mmrphys.vitals.estimate import DEFAULT_METHOD, UNSUPERVISED_METHODS
+
+    return (method or DEFAULT_METHOD).lower() not in UNSUPERVISED_METHODS
+
+
 def configure_inference(threads: int) -> None:
     """Torch threads (at most 4 per CPU) and the allocator setting for a process that runs a model."""
     import os

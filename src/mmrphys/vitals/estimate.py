@@ -27,7 +27,13 @@ import numpy as np
 
 from mmrphys.errors import ConfigError, InputError
 from mmrphys.video import VideoReader, as_lazy_frame, frames_from_array, open_video
-from mmrphys.vitals.estimators import UNSUPERVISED_METHODS, Estimator, make_estimator, method_name
+from mmrphys.vitals.estimators import (
+    DEFAULT_RR_FROM,
+    UNSUPERVISED_METHODS,
+    Estimator,
+    make_estimator,
+    method_name,
+)
 from mmrphys.vitals.pipeline import DETECT_EVERY_S, MIN_DURATION_S, Pipeline, check_max_faces
 from mmrphys.vitals.result import Result
 
@@ -44,7 +50,8 @@ PROCESS_MAX_SIDE = 1280
 def estimate(source, method: str | None = None, weights=None, fps: float | None = None, timestamps=None,
              *, preset: str = "mmrphys", progress: bool | None = None, detect_every_s: float = DETECT_EVERY_S,
              max_side: int = PROCESS_MAX_SIDE, backend: str = "eager",
-             max_faces: int | None = None, estimator: Estimator | None = None, detector=None) -> Result:
+             max_faces: int | None = None, estimator: Estimator | None = None, detector=None,
+             rr_from: str = DEFAULT_RR_FROM) -> Result:
     """Heart rate, breathing rate, waveforms, HRV, quality and confidence of every face in a video.
 
     ``source``: a video path, or a uint8 frame array (N, H, W, 3) with ``fps`` or per-frame
@@ -53,12 +60,15 @@ def estimate(source, method: str | None = None, weights=None, fps: float | None 
     MMRPhys, FactorizePhys, PhysNet, EfficientPhys; the architecture is read from the weights) with
     ``weights`` = a weights file (ours or the authors' ``.pth``) or a shipped weights name;
     ``backend``: ``"eager"`` or ``"compiled"`` (see :func:`mmrphys.models.prepare`). ``fps``
-    overrides a file's frame rate. ``max_faces``: faces followed at a time and reported (default:
-    all). ``progress``: a progress bar (default: when stderr is a terminal). ``estimator``: a ready
-    :class:`Estimator` prototype instead of ``method``/``weights`` (e.g. the thermal one,
-    :func:`mmrphys.vitals.thermal.estimate_thermal`). ``detector``: a face detector of your own, any
-    object with ``detect(frame, min_face_px=None, max_face_px=None) -> list[Box]`` (largest first)
-    and a ``backend`` name, as :class:`mmrphys.faces.FaceDetector` (the default, OpenCV's Haar
+    overrides a file's frame rate. ``rr_from``: where a model's breathing rate comes from,
+    ``"pulse"`` (the breathing modulation of a POS pulse from the model's own face crops; the
+    default, the more accurate on real video: ``estimators.RR_SOURCES``) or ``"model"`` (its RSP
+    output); thermal models always use their RSP output. ``max_faces``: faces followed at a time
+    and reported (default: all). ``progress``: a progress bar (default: when stderr is a terminal).
+    ``estimator``: a ready :class:`Estimator` prototype instead of ``method``/``weights`` (e.g. the
+    thermal one, :func:`mmrphys.vitals.thermal.estimate_thermal`). ``detector``: a face detector of
+    your own, any object with ``detect(frame, min_face_px=None, max_face_px=None) -> list[Box]``
+    (largest first) and a ``backend`` name, as :class:`mmrphys.faces.FaceDetector` (the default, OpenCV's Haar
     cascade); a source may also bring its own (``source.face_detector``).
 
     Returns the main face's :class:`Result` (the face present longest, then the largest); every face
@@ -69,7 +79,8 @@ def estimate(source, method: str | None = None, weights=None, fps: float | None 
     """
     max_faces = check_max_faces(max_faces)
     if estimator is None:
-        estimator = make_estimator(method_name(method, DEFAULT_METHOD), weights, backend, MIN_DURATION_S)
+        estimator = make_estimator(method_name(method, DEFAULT_METHOD), weights, backend, MIN_DURATION_S,
+                                   rr_from=rr_from)
     reader = _open_source(source, fps, timestamps, max_side)
     _warm_imports()
     warnings = _check_reader(reader, estimator)

@@ -35,6 +35,8 @@ from mmrphys.vitals.result import Result
 
 __all__ = ["FaceReading", "Pipeline", "Reading", "check_max_faces"]
 
+#: ``Result.rsp_source`` of an RGB model's breathing (see ``estimators.RR_SOURCES``).
+RSP_FROM_CROP_PULSE = "pulse modulation (POS on the model's face crops)"
 #: Shortest usable face segment (and clip): one 180-frame model window at 30 fps.
 MIN_DURATION_S = 6.0
 #: Shortest segment a respiratory rate is reported for (3+ breaths at the slowest rate in band).
@@ -273,8 +275,13 @@ class Pipeline:
         if face_fraction < 0.999:
             warnings.append(f"face found in {100 * face_fraction:.0f}% of frames; rates use the longest face "
                             f"segment ({_fmt_t(grid[main[0]])} onwards)")
-        rsp_from_model = "rsp" in waves
-        rsp = waves["rsp"] if rsp_from_model else _rsp_from_bvp(bvp, segs, self.fs)
+        rsp_from_model = "rsp" in waves and "pulse" not in waves
+        if rsp_from_model:
+            rsp, rsp_source = waves["rsp"], "model RSP output"
+        elif "pulse" in waves:
+            rsp, rsp_source = _rsp_from_bvp(waves["pulse"], segs, self.fs), RSP_FROM_CROP_PULSE
+        else:
+            rsp, rsp_source = _rsp_from_bvp(bvp, segs, self.fs), "BVP modulation (AM/FM/baseline)"
         hr, rr, hrv, quality, rolling, confidence = _rates(bvp, rsp, self.fs, main, segs, grid, preset,
                                                            warnings, rsp_from_model)
         quality["face_detected_fraction"] = face_fraction
@@ -289,7 +296,7 @@ class Pipeline:
             bvp=bvp, rsp=rsp if np.isfinite(rsp).any() else None, rolling=rolling, hrv=hrv, quality=quality,
             method=self.proto.method, model=face.estimator.describe(), source=source, extra=extra,
             report_frame=face.report_frame, report_box=face.report_box, analysis_span=main,
-            rsp_source=("model RSP output" if rsp_from_model else "BVP modulation (AM/FM/baseline)"),
+            rsp_source=rsp_source,
             confidence=confidence, face_id=face.id, face_box=_median_box(face),
             box_track={"t_s": list(face.box_t), "xywh": [list(b) for b in face.box_xywh]},
             present_s=float(valid_src.sum()) / self.src_fps, frame_size=self.frame_shape,
@@ -360,15 +367,17 @@ def _face_reading(face: _Face, fs: float, preset: str, box: tuple) -> FaceReadin
                  "respiratory_rate": None}
         rr = float("nan")
         if bvp.size >= int(RR_MIN_DURATION_S * fs):
-            rsp = waves.get("rsp")
+            from_model = "rsp" in waves and "pulse" not in waves
+            rsp = waves["rsp"] if from_model else None
+            pulse = waves.get("pulse", bvp)
             try:
-                rsp = respiration_from_bvp(bvp, fs) if rsp is None else rsp
+                rsp = respiration_from_bvp(pulse, fs) if rsp is None else rsp
                 rr = float(respiratory_rate(rsp, fs, preset=preset))
             except InputError:  # too few clear beats for the modulation
                 rr = float("nan")
             if math.isfinite(rr):
                 c = confidence(rsp, fs, rr, "rr", preset)
-                trust["respiratory_rate"] = c if "rsp" in waves else min(c, trust["heart_rate"])
+                trust["respiratory_rate"] = c if from_model else min(c, trust["heart_rate"])
     return FaceReading(face.id, float(t_end), hr, rr, trust, box, bvp.size / fs)
 
 
