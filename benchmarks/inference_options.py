@@ -310,9 +310,11 @@ def main(argv=None) -> int:
                 put(rr_err, "model RSP output", subj, by_model.respiratory_rate_bpm, gt_rr)
                 put(rr_err, "model BVP modulation", subj, respiratory_rate(m_rr, fs), gt_rr)
                 put(rr_err, "POS (skin mask, 72 px) BVP modulation", subj, respiratory_rate(p_rr, fs), gt_rr)
-                put(rr_err, "fusion RSP + crop pulse modulation", subj, fused_rate([rsp, c_rr], fs, "rr"), gt_rr)
+                put(rr_err, "fusion RSP + crop pulse modulation", subj, fused_rate([rsp, c_rr], fs, "rr"),
+                    gt_rr)
             print(f"[{cond}] {subj}: GT HR {gt_hr:.1f} RR {gt_rr:.1f}; model {base.heart_rate_bpm:.1f} / "
-                  f"{base.respiratory_rate_bpm:.1f} (RSP {by_model.respiratory_rate_bpm:.1f}); POS {pos.heart_rate_bpm:.1f}  "
+                  f"{base.respiratory_rate_bpm:.1f} (RSP {by_model.respiratory_rate_bpm:.1f}); "
+                  f"POS {pos.heart_rate_bpm:.1f}  "
                   f"({time.perf_counter() - t0:.0f} s)",
                   flush=True)
         report["hr"][cond], report["rr"][cond] = hr_err, rr_err
