@@ -13,7 +13,8 @@ Each clip has its own seed, ``SEED_BASE + 10 * condition index + rate index`` (3
 default weights' synthetic training clips came from ``mmrphys.synth.dataset`` with seed 0 (clip
 seeds 0-11), so none of these was seen in training. Clips are rendered once into ``--workdir`` and
 reused. Methods: the package default (``mmrphys.estimate(video)``; its model and weights are recorded
-per row) and ``method="pos"``; truth from each clip's JSON. Each (condition, rate, method) row is kept
+per row), the same model with its breathing rate from its RSP output (``rr_from="model"``), and
+``method="pos"``; truth from each clip's JSON. Each (condition, rate, method) row is kept
 in ``OUT/results.json`` as soon as it is measured (atomic write), so an interrupted run resumes
 (``--fresh`` measures again); ``OUT/table.md`` gets the summary table. One torch thread.
 
@@ -61,10 +62,9 @@ def clip(workdir: Path, cond_index: int, cond: str, rate_index: int) -> dict:
                      seed=SEED_BASE + 10 * cond_index + rate_index, effects=Effects(**CONDITIONS[cond]))
 
 
-def measure(truth: dict, method: str | None) -> dict:
+def measure(truth: dict, kw: dict) -> dict:
     import mmrphys
 
-    kw = {} if method is None else {"method": method}
     t0 = time.perf_counter()
     rec = {"video": Path(truth["video"]).name, "seed": truth["seed"], "truth_hr_bpm": truth["hr_bpm"],
            "truth_rr_bpm": truth["rr_bpm"]}
@@ -113,7 +113,10 @@ def main(argv=None) -> int:
     torch.set_num_threads(1)
     from mmrphys.vitals import DEFAULT_METHOD
 
-    methods = {f"default ({DEFAULT_METHOD})": None, "pos": "pos"}
+    # {label: (results key, estimate keywords)}; keys as earlier runs stored them
+    methods = {f"default ({DEFAULT_METHOD})": ("default", {}),
+               f"{DEFAULT_METHOD}, RR from its RSP output": ("rsp", {"rr_from": "model"}),
+               "pos": ("pos", {"method": "pos"})}
     args.out.mkdir(parents=True, exist_ok=True)
     results = Results(args.out / "results.json", args.fresh)
     load0, t0 = os.getloadavg(), time.perf_counter()
@@ -123,11 +126,11 @@ def main(argv=None) -> int:
     for ci, cond in enumerate(CONDITIONS):
         for ri in range(len(RATES)):
             truth = None
-            for label, method in methods.items():
-                key = f"{cond}::rr{RATES[ri][0]:g}::{method or 'default'}"
+            for label, (tag, kw) in methods.items():
+                key = f"{cond}::rr{RATES[ri][0]:g}::{tag}"
                 if key not in results.data:
                     truth = truth or clip(args.workdir, ci, cond, ri)
-                rec = results.get(key, lambda t=truth, m=method: measure(t, m))
+                rec = results.get(key, lambda t=truth, k=kw: measure(t, k))
                 rows.append({**rec, "condition": cond, "label": label})
                 if "error" in rec:
                     print(f"{cond:8s} {label:18s} {rec['video']}: {rec['error']}", flush=True)
