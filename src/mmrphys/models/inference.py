@@ -320,11 +320,12 @@ def _row_stats(rows: torch.Tensor, c: int, eps: float, tanh: bool) -> tuple[torc
     step = max(_STATS_BLOCK_FLOATS // rows.shape[1], 1) if torch.get_num_threads() == 1 else rows.shape[0]
     total = rows.new_zeros(rows.shape[1])
     gram = rows.new_zeros(c, c)
+    ones = rows.new_ones(min(step, rows.shape[0]))
     for i in range(0, rows.shape[0], step):
         block = rows[i : i + step]
         if tanh:
             block.tanh_()
-        total += block.sum(0)
+        total.addmv_(block.T, ones[: block.shape[0]])  # column sums as one SGEMV (~2x sum(0))
         pixels = block.view(-1, c)
         gram.addmm_(pixels.T, pixels)
     n = rows.numel() // c
