@@ -88,6 +88,8 @@ def test_tracking_detection_with_size_bounds_and_lazy_frames():
     boxes = det.detect(frame, min_face_px=0.6 * side, max_face_px=1.7 * side)
     assert boxes and _iou(boxes[0], truth) > 0.4
     assert det.detect(frame, min_face_px=0.2 * side, max_face_px=0.5 * side) == []  # bounds are honoured
+    coarse = det.discover(frame)  # the search for new faces: a coarser image, the same face
+    assert coarse and _iou(coarse[0], truth) > 0.4
     lazy = det.detect(RGBFrame(frame))  # a lazy frame is detected on its grey image
     assert lazy and _iou(lazy[0], truth) > 0.4
     tracker = FaceTracker(det, every_n=5)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mmrphys.faces import FaceTracker
+from mmrphys.faces import FaceDetector, FaceTracker
 from mmrphys.faces.track import MultiFaceTracker
 from mmrphys.synth import FaceLook, draw_face, physiology, render_frames
 from mmrphys.synth.clip import detector_box
@@ -119,3 +119,31 @@ def test_max_faces_follows_at_most_n():
     tracker, out = _track(frames, max_faces=1)
     assert list(tracker.tracks) == [1]
     assert all(o[1] is not None for o in out)
+
+
+class _CountingDetector(FaceDetector):
+    def __init__(self):
+        super().__init__()
+        self.searches: list[int] = []  # frames of the whole-frame searches for new faces
+        self.index = 0
+
+    def discover(self, frame):
+        self.searches.append(self.index)
+        return super().discover(frame)
+
+
+def test_the_search_for_new_faces_backs_off_while_nothing_changes():
+    """One face for 10 s: searches at 2, 6, 14 s... (interval doubling up to 4x 2 s); a second face
+    appearing at 10 s is still found within that longest interval (by 14 s)."""
+    specs = [{"center": (0.25, 0.5), "face_height": 0.5}, {"center": (0.75, 0.5), "absent": [(0.0, 10.0)]}]
+    frames, _ = _scene_frames(specs, 15)
+    det = _CountingDetector()
+    tracker = MultiFaceTracker(det, every_n=30, max_gap=45, discover_every=60)
+    out = []
+    for i, f in enumerate(frames):
+        det.index = i
+        out.append(tracker.update(RGBFrame(f), i))
+    assert det.searches == [60, 180, 420]  # frame 0's search is the full one (no face followed yet)
+    assert sorted(tracker.tracks) == [1, 2]
+    first = min(i for i, o in enumerate(out) if o.get(2) is not None)
+    assert 300 <= first <= 300 + 4 * 60 and first == 420

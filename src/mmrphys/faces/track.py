@@ -33,6 +33,10 @@ NEW_FACE_MAX_IOU = 0.2
 OVERLAP_SIDES = 0.6
 #: Motion is extrapolated at most this many detection intervals ahead.
 MAX_EXTRAPOLATE_INTERVALS = 3.0
+#: While the followed faces stay the same, the search for new faces backs off (its interval doubles
+#: after each search that finds nothing new) up to this many ``discover_every`` intervals; a new,
+#: returning or lost face resets it. Each search scans the whole frame (~3x a tracking detection).
+DISCOVER_BACKOFF = 4
 
 
 def _iou(a, b) -> float:
@@ -244,8 +248,10 @@ class MultiFaceTracker:
     detections are associated to tracks greedily by the distance from each track's motion-predicted
     centre (gated at ``GATE_SIDES`` face sides and ``TRACK_SIZE_RANGE`` in size), so two faces
     crossing keep their ids. New faces are searched for over the whole frame every
-    ``discover_every`` frames (every ``retry_every`` frames while no face is followed); a face found
-    near where a lost track was expected takes that track's id back. At most ``max_faces`` faces are
+    ``discover_every`` frames (every ``retry_every`` frames while no face is followed), backing off
+    to every ``DISCOVER_BACKOFF`` x ``discover_every`` frames while the followed faces stay the same,
+    with the detector's cheaper ``discover`` scan where it has one; a face found near where a lost
+    track was expected takes that track's id back. At most ``max_faces`` faces are
     followed at a time (None: all). While only one face has ever been seen, detections are chosen
     as :class:`FaceTracker` chooses them, so a single-face video gets the same boxes from both.
     """
@@ -262,25 +268,38 @@ class MultiFaceTracker:
         self.tracks: dict[int, FaceTrack] = {}
         self.n_detections = 0  # detector calls, all kinds
         self._next_search = 0
+        self._search_interval = self.discover_every  # grows while nothing changes (DISCOVER_BACKOFF)
+        self._n_active = 0
 
     def update(self, frame, index: int) -> dict[int, tuple[int, int, int, int] | None]:
         """Crop box of every track for frame ``index`` (frames must come in increasing order)."""
         active = [t for t in self.tracks.values() if t.box is not None]
         lost = [t for t in self.tracks.values() if t.box is None]
+        if len(active) < self._n_active:  # a face was lost: look for it (and others) soon again
+            self._search_interval = self.discover_every
+            self._next_search = min(self._next_search, index + self.discover_every)
         if active:
             search = index >= self._next_search and (self.max_faces is None or len(active) < self.max_faces)
         else:  # nothing followed: search on the lost faces' retry schedule (FaceTracker's while lost)
             search = index >= min([self._next_search] + [t.next_detect for t in lost])
         if search:
-            boxes = _detect_for(self.detector, frame, [])
+            discover = getattr(self.detector, "discover", None) if active else None
+            boxes = discover(frame) if discover is not None else _detect_for(self.detector, frame, [])
             self.n_detections += 1
             if not active:
                 for t in lost:
                     t.n_detections += 1
                     if not boxes:
                         t.fail(index)
-            self._discover(boxes, list(active), lost, index)
-            self._next_search = index + (self.retry_every if not (active or boxes) else self.discover_every)
+            followed = list(active)
+            self._discover(boxes, followed, lost, index)
+            if not active and not boxes:
+                self._next_search = index + self.retry_every
+            else:  # back off while a search finds no face beyond those followed before it
+                grown = min(2 * self._search_interval, DISCOVER_BACKOFF * self.discover_every)
+                same = bool(active) and len(followed) == len(active)
+                self._search_interval = grown if same else self.discover_every
+                self._next_search = index + self._search_interval
         due = [t for t in active if index >= t.next_detect]
         for group in self._groups(due):
             boxes = _detect_for(self.detector, frame, group)
@@ -289,7 +308,9 @@ class MultiFaceTracker:
                 t.n_detections += 1
             self._associate(group, boxes, index)
         shape = frame.shape[:2]
-        return {tid: t.advance(index, shape) for tid, t in self.tracks.items()}
+        out = {tid: t.advance(index, shape) for tid, t in self.tracks.items()}
+        self._n_active = sum(t.box is not None for t in self.tracks.values())
+        return out
 
     @staticmethod
     def _groups(tracks: list[FaceTrack]) -> list[list[FaceTrack]]:
