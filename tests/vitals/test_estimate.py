@@ -101,6 +101,33 @@ def test_a_detector_of_ones_own_is_used():
     assert abs(res.heart_rate_bpm - 72) <= 3
 
 
+def test_fixed_gop_key_frames_are_notched_and_long_gops_are_not(clip84, tmp_path):
+    """A 20 fps MPEG-4 Part 2 file with a key frame every 12 frames (its encoders' default): the
+    100 bpm artefact is notched out, with a warning; an H.264 file (key frames far apart) is not."""
+    import av
+
+    frames, _ = _frames(16, fps=20, hr=72)
+    path = tmp_path / "gop12.avi"
+    with av.open(str(path), "w") as out:
+        st = out.add_stream("mpeg4", rate=20)
+        st.width, st.height, st.pix_fmt, st.bit_rate = 160, 120, "yuv420p", 400_000
+        st.codec_context.gop_size = 12
+        for k, img in enumerate(frames):
+            f = av.VideoFrame.from_ndarray(img, format="rgb24")
+            f.pts = k
+            for pkt in st.encode(f):
+                out.mux(pkt)
+        for pkt in st.encode():
+            out.mux(pkt)
+    res = mmrphys.estimate(path, method="pos", progress=False)
+    assert res.extra["keyframe_notch_bpm"] == [100.0]
+    assert any("key frames every 0.60 s" in w for w in res.warnings)
+    assert abs(res.heart_rate_bpm - 72) <= 3
+    plain = mmrphys.estimate(clip84["video"], method="pos", progress=False)
+    assert plain.extra["keyframe_notch_bpm"] == []
+    assert not any("key frames" in w for w in plain.warnings)
+
+
 def test_no_face_anywhere():
     rng = np.random.default_rng(0)
     frames = rng.integers(0, 255, (200, 120, 160, 3), dtype=np.uint8)

@@ -86,3 +86,41 @@ def bandpass(x, fs: float, low_hz: float, high_hz: float, order: int = 2) -> np.
     padlen = filtfilt_padlen(order)
     arr = as_signal(x, "bandpass input", min_len=padlen + 1)
     return signal.filtfilt(b, a, arr)
+
+
+def notch(x, fs: float, freqs_hz, width_hz: float = 0.05) -> np.ndarray:
+    """``x`` with a zero-phase notch (``iirnotch``, -3 dB width ``width_hz``) at each of ``freqs_hz``.
+
+    Frequencies at or above Nyquist are skipped. Used to take a compression artefact of known
+    frequency (:func:`keyframe_frequencies_hz`) out of a pulse before its rate is read.
+    """
+    fs = check_fs(fs)
+    y = as_signal(x, "signal", min_len=2).astype(float)
+    for f in freqs_hz:
+        if not 0.0 < f < fs / 2:
+            continue
+        b, a = signal.iirnotch(f, Q=f / width_hz, fs=fs)
+        # pad by the notch's ringing time (~1 / width) so its start-up transient stays in the padding
+        y = signal.filtfilt(b, a, y, padlen=min(y.size - 1, int(np.ceil(fs / width_hz))))
+    return y
+
+
+def keyframe_frequencies_hz(keyframe_times_s, band_hz: tuple[float, float], harmonics: int = 3,
+                            max_spread: float = 0.05) -> list[float]:
+    """Frequencies (Hz) inside ``band_hz`` where periodic key frames put an artefact into face colour.
+
+    A compressed video's key (intra) frames are coded afresh, so the skin colour steps at each one.
+    When they recur at a fixed interval (a fixed GOP: MPEG-4 Part 2 at 12 frames, 20 fps -> 1.67 Hz,
+    exactly a heart rate of 100 bpm) the steps form a periodic signal at 1/interval and its
+    harmonics, which a pulse extractor passes on. Returns ``m / interval`` for ``m = 1..harmonics``
+    inside the band, or nothing when there are fewer than 4 key frames or their intervals spread by
+    more than ``max_spread`` of the median (key frames placed at scene cuts are not periodic).
+    """
+    t = np.sort(np.asarray(keyframe_times_s, dtype=float).ravel())
+    if t.size < 4:
+        return []
+    d = np.diff(t)
+    p = float(np.median(d))
+    if p <= 0 or np.median(np.abs(d - p)) > max_spread * p:
+        return []
+    return [m / p for m in range(1, harmonics + 1) if band_hz[0] <= m / p <= band_hz[1]]

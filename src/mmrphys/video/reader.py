@@ -117,6 +117,8 @@ class VideoReader:
         self.warnings: list[str] = []
         self.frames_read = 0
         self.damaged_packets = 0
+        #: times (s) of the key (intra-coded) frames decoded so far (``vitals`` notches their artefact)
+        self.keyframe_times: list[float] = []
         p = self.path
         if str(path) == "":
             raise InputError("no video file given (empty path)")
@@ -317,6 +319,7 @@ class VideoReader:
             dropped = corrupt = 0
             first_damage = None
             self.damaged_packets = 0
+            self.keyframe_times = []
             demux = container.demux(stream)
             while True:
                 try:
@@ -352,6 +355,8 @@ class VideoReader:
                     last_t = t
                     index += 1
                     self.frames_read = index
+                    if getattr(frame, "key_frame", False):
+                        self.keyframe_times.append(t)
                     yield frame, t
             if index == 0:
                 raise InputError(f"{self.path}: no decodable frames")

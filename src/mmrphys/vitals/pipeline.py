@@ -140,6 +140,7 @@ class Pipeline:
         self.proto = estimator
         self.src_fps = float(src_fps)
         self.warnings = list(warnings or [])
+        self._notch_hz: list[float] = []  # key-frame artefact frequencies (Hz), set by finish()
         self.fs = estimator.start(self.src_fps, self.warnings)
         self.max_faces = check_max_faces(max_faces)
         self.name = name
@@ -208,8 +209,13 @@ class Pipeline:
         return Reading(float(t_now), tuple(faces), None if main is None else main.id)
 
     # ------------------------------------------------------------------------------------- finish
-    def finish(self, preset: str = "mmrphys", source: str | None = None) -> Result:
+    def finish(self, preset: str = "mmrphys", source: str | None = None, keyframe_times=None) -> Result:
         """Rates, waveforms and quality per face; the main face's :class:`Result` with ``faces``.
+
+        ``keyframe_times``: times (s) of the source's key frames, when it is a compressed file. Key
+        frames at a fixed interval put a periodic step into the skin colour; its frequencies in the
+        HR band (:func:`mmrphys.signals.filters.keyframe_frequencies_hz`) are notched out of each
+        pulse before its rates are read, and a warning says so.
 
         Raises :class:`InputError` when the clip is shorter than ``MIN_DURATION_S`` or no face was
         seen for ``MIN_DURATION_S`` at a time.
@@ -222,6 +228,7 @@ class Pipeline:
                              f"{MIN_DURATION_S:.0f} s")
         gaps = self.tracker.finish(n)
         grid = uniform_grid(0.0, t_src[-1], self.fs)
+        self._notch_hz = _keyframe_notch(keyframe_times, preset, self.fs, self.warnings)
         candidates = []
         for face in self.faces.values():
             valid_src = np.zeros(n, dtype=bool)
@@ -270,6 +277,8 @@ class Pipeline:
         segs = _segments(np.isfinite(bvp), _min_len(self.fs))
         if not segs:
             return None
+        if self._notch_hz:
+            bvp = _notched(bvp, segs, self.fs, self._notch_hz)
         main = max(segs, key=lambda se: se[1] - se[0])
         face_fraction = float(valid_src.mean())
         if face_fraction < 0.999:
@@ -288,6 +297,7 @@ class Pipeline:
         quality["warnings"] = warnings
         track = self.tracker.tracks[face.id]
         extra = {"n_frames": len(self.times), "source_fps": self.src_fps,
+                 "keyframe_notch_bpm": [round(60.0 * f, 2) for f in self._notch_hz],
                  "face": {"detector": self.tracker.detector.backend, "detect_every_frames": self.detect_every,
                           "detections": track.n_detections, "found": track.n_found,
                           "segments_s": [[float(grid[s]), float(grid[e - 1])] for s, e in segs]}}
@@ -379,6 +389,32 @@ def _face_reading(face: _Face, fs: float, preset: str, box: tuple) -> FaceReadin
                 c = confidence(rsp, fs, rr, "rr", preset)
                 trust["respiratory_rate"] = c if from_model else min(c, trust["heart_rate"])
     return FaceReading(face.id, float(t_end), hr, rr, trust, box, bvp.size / fs)
+
+
+def _keyframe_notch(keyframe_times, preset: str, fs: float, warnings: list[str]) -> list[float]:
+    """The key-frame artefact frequencies (Hz) to notch out of the pulses (see ``Pipeline.finish``)."""
+    if keyframe_times is None or len(keyframe_times) < 4:
+        return []
+    from mmrphys.signals.filters import keyframe_frequencies_hz
+    from mmrphys.signals.presets import get_preset
+
+    freqs = [f for f in keyframe_frequencies_hz(keyframe_times, get_preset(preset).band("hr")) if f < fs / 2]
+    if freqs:
+        period = float(np.median(np.diff(np.sort(np.asarray(keyframe_times, dtype=float)))))
+        warnings.append(f"key frames every {period:.2f} s (a fixed-GOP compressed video) flicker the skin "
+                        f"colour; that artefact at {', '.join(f'{60 * f:.1f}' for f in freqs)} bpm is "
+                        "notched out of the pulse (a true heart rate within ~1.5 bpm of it is hidden)")
+    return freqs
+
+
+def _notched(bvp: np.ndarray, segs, fs: float, freqs_hz: list[float]) -> np.ndarray:
+    """``bvp`` with ``freqs_hz`` notched out of each finite segment (NaN elsewhere kept)."""
+    from mmrphys.signals.filters import notch
+
+    out = bvp.copy()
+    for s, e in segs:
+        out[s:e] = notch(bvp[s:e], fs, freqs_hz)
+    return out
 
 
 def _rsp_from_bvp(bvp: np.ndarray, segs, fs: float) -> np.ndarray:
