@@ -103,7 +103,8 @@ def test_a_detector_of_ones_own_is_used():
 
 def test_fixed_gop_key_frames_are_notched_and_long_gops_are_not(clip84, tmp_path):
     """A 20 fps MPEG-4 Part 2 file with a key frame every 12 frames (its encoders' default): the
-    100 bpm artefact is notched out, with a warning; an H.264 file (key frames far apart) is not."""
+    crops' GOP flicker is removed and its 100 bpm line notched out, with warnings; an H.264 file (key
+    frames far apart) is left alone."""
     import av
 
     frames, _ = _frames(16, fps=20, hr=72)
@@ -121,10 +122,12 @@ def test_fixed_gop_key_frames_are_notched_and_long_gops_are_not(clip84, tmp_path
             out.mux(pkt)
     res = mmrphys.estimate(path, method="pos", progress=False)
     assert res.extra["keyframe_notch_bpm"] == [100.0]
+    assert res.extra["gop_deflicker_frames"] == 12  # the crops' flicker removed too
     assert any("key frames every 0.60 s" in w for w in res.warnings)
+    assert any("a key frame every 12 frames" in w for w in res.warnings)
     assert abs(res.heart_rate_bpm - 72) <= 3
     plain = mmrphys.estimate(clip84["video"], method="pos", progress=False)
-    assert plain.extra["keyframe_notch_bpm"] == []
+    assert plain.extra["keyframe_notch_bpm"] == [] and plain.extra["gop_deflicker_frames"] is None
     assert not any("key frames" in w for w in plain.warnings)
 
 

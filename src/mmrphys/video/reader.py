@@ -319,7 +319,7 @@ class VideoReader:
             dropped = corrupt = 0
             first_damage = None
             self.damaged_packets = 0
-            self.keyframe_times = []
+            self.keyframe_times.clear()  # the same list: a pipeline may hold it
             demux = container.demux(stream)
             while True:
                 try:

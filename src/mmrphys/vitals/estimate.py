@@ -87,7 +87,8 @@ def estimate(source, method: str | None = None, weights=None, fps: float | None 
     pipe = Pipeline(estimator, float(reader.fps), warnings, max_faces=max_faces,
                     detect_every_s=detect_every_s, name=str(getattr(reader, "path", None) or "frames"),
                     n_frames=reader.n_frames,
-                    detector=detector or getattr(reader, "face_detector", None))
+                    detector=detector or getattr(reader, "face_detector", None),
+                    keyframe_times=getattr(reader, "keyframe_times", None))
     with _progress(reader.n_frames, progress) as bar:
         for frame, t in _lazy_frames(reader):
             pipe.push(frame, t)

@@ -29,6 +29,7 @@ import numpy as np
 from mmrphys.errors import ConfigError, InputError
 from mmrphys.faces import FaceDetector
 from mmrphys.faces.track import MultiFaceTracker
+from mmrphys.tensors.deflicker import GopDeflicker, GopPhase
 from mmrphys.video import as_lazy_frame, uniform_grid
 from mmrphys.vitals.estimators import Estimator
 from mmrphys.vitals.result import Result
@@ -122,6 +123,7 @@ class _Face:
     next_box_t: float = -math.inf
     report_frame: np.ndarray | None = None
     report_box: tuple | None = None
+    deflicker: GopDeflicker = field(default_factory=GopDeflicker)
 
 
 class Pipeline:
@@ -136,8 +138,15 @@ class Pipeline:
 
     def __init__(self, estimator: Estimator, src_fps: float, warnings: list[str] | None = None, *,
                  max_faces: int | None = None, detect_every_s: float = DETECT_EVERY_S, name: str = "frames",
-                 n_frames: int | None = None, detector: FaceDetector | None = None):
+                 n_frames: int | None = None, detector: FaceDetector | None = None, keyframe_times=None):
         self.proto = estimator
+        # the source's key-frame times, filled as it decodes (a list shared with the reader): a fixed
+        # short GOP's flicker is removed from every face crop (mmrphys.tensors.deflicker)
+        self._keyframes = keyframe_times if keyframe_times is not None else []
+        self._kf_next = 0
+        self._gop = GopPhase()
+        self._phase: tuple[int, int | None] = (0, None)
+        self.gop_frames: int | None = None  # the fixed GOP the crops were corrected for
         self.src_fps = float(src_fps)
         self.warnings = list(warnings or [])
         self._notch_hz: list[float] = []  # key-frame artefact frequencies (Hz), set by finish()
@@ -168,12 +177,24 @@ class Pipeline:
             self.frame_shape = tuple(frame.shape[:2])
         boxes = self.tracker.update(frame, index)
         self.times.append(float(t))
+        self._phase = self._gop.push(self._is_keyframe(float(t)))
+        if self._phase[1] is not None:
+            self.gop_frames = self._phase[1]
         for tid, box in boxes.items():
             face = self.faces.get(tid)
             if face is None:
                 face = self.faces[tid] = _Face(tid, self.proto.clone(), index)
                 face.estimator.start(self.src_fps, [])  # its warnings are the prototype's
             self._feed(face, frame, box, t, index)
+
+    def _is_keyframe(self, t: float) -> bool:
+        kf = self._keyframes
+        while self._kf_next < len(kf) and kf[self._kf_next] < t - 1e-9:
+            self._kf_next += 1
+        if self._kf_next < len(kf) and abs(kf[self._kf_next] - t) <= 1e-9:
+            self._kf_next += 1
+            return True
+        return False
 
     def _feed(self, face: _Face, frame, box, t: float, index: int) -> None:
         if box is None:
@@ -184,7 +205,7 @@ class Pipeline:
             return
         face.flags.append(1)
         face.in_gap = False
-        face.estimator.push(frame.crop_rgb(box, face.estimator.crop_size), t)
+        face.estimator.push(face.deflicker(frame.crop_rgb(box, face.estimator.crop_size), *self._phase), t)
         if face.report_frame is None or index == self._report_at:
             face.report_frame, face.report_box = _thumbnail(frame, box)
         if t >= face.next_box_t:
@@ -229,6 +250,9 @@ class Pipeline:
         gaps = self.tracker.finish(n)
         grid = uniform_grid(0.0, t_src[-1], self.fs)
         self._notch_hz = _keyframe_notch(keyframe_times, preset, self.fs, self.warnings)
+        if self.gop_frames is not None:
+            self.warnings.append(f"a key frame every {self.gop_frames} frames (a fixed GOP): its flicker "
+                                 "was removed from the face crops")
         candidates = []
         for face in self.faces.values():
             valid_src = np.zeros(n, dtype=bool)
@@ -298,6 +322,7 @@ class Pipeline:
         track = self.tracker.tracks[face.id]
         extra = {"n_frames": len(self.times), "source_fps": self.src_fps,
                  "keyframe_notch_bpm": [round(60.0 * f, 2) for f in self._notch_hz],
+                 "gop_deflicker_frames": self.gop_frames,
                  "face": {"detector": self.tracker.detector.backend, "detect_every_frames": self.detect_every,
                           "detections": track.n_detections, "found": track.n_found,
                           "segments_s": [[float(grid[s]), float(grid[e - 1])] for s, e in segs]}}

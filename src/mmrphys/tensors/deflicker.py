@@ -1,0 +1,81 @@
+"""Key-frame flicker: the part of a crop stream that repeats with a compressed video's fixed GOP.
+
+An encoder with a fixed GOP (MPEG-4 Part 2's default: a key frame every 12 frames) codes every key
+frame afresh and the frames after it as predictions that drift, so the skin colour of a face crop
+carries a sawtooth that repeats every GOP. At 20 fps that is 100 bpm, inside the heart-rate band and
+stronger than the pulse; a neural model turns it into more than one spectral line. The pulse itself
+does not repeat with the GOP, so the mean crop at each position within the GOP (``phase``) over many
+GOPs is the flicker plus the common level: subtracting each phase's mean minus the mean over phases
+removes the flicker and keeps the rest.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+#: GOPs (of at most this many frames) the flicker is removed for: longer ones put only faint
+#: harmonics into the heart-rate band (x264's 250-frame default at 30 fps: 0.12 Hz).
+MAX_GOP_FRAMES = 60
+#: Key-frame intervals that must agree before the GOP counts as fixed.
+GOP_CONFIRMATIONS = 3
+
+
+class GopPhase:
+    """Position of each frame within a fixed GOP, from the key-frame flags of the frames in order.
+
+    ``push(is_key) -> (phase, period)``: ``period`` (frames) once the last ``GOP_CONFIRMATIONS``
+    intervals between key frames were equal and at most ``MAX_GOP_FRAMES``, else None.
+    """
+
+    def __init__(self):
+        self.index = -1
+        self.last_key: int | None = None
+        self.intervals: list[int] = []
+
+    def push(self, is_key: bool) -> tuple[int, int | None]:
+        self.index += 1
+        if is_key:
+            if self.last_key is not None:
+                self.intervals = (self.intervals + [self.index - self.last_key])[-GOP_CONFIRMATIONS:]
+            self.last_key = self.index
+        if self.last_key is None:
+            return 0, None
+        phase = self.index - self.last_key
+        recent = self.intervals
+        fixed = len(recent) == GOP_CONFIRMATIONS and len(set(recent)) == 1 and recent[0] <= MAX_GOP_FRAMES
+        return phase, (recent[0] if fixed and phase < recent[0] else None)
+
+
+class GopDeflicker:
+    """Removes the GOP-synchronous component from a stream of uint8 crops of one face.
+
+    ``__call__(crop, phase, period)`` returns the crop corrected (uint8, same shape) once every phase
+    has been seen ``warmup`` times, else unchanged. Each phase's mean is a running mean over the
+    last ~``memory`` GOPs (an exponential average), so slow changes of the scene follow.
+    """
+
+    def __init__(self, memory: int = 16, warmup: int = 2):
+        self.alpha = 1.0 / memory
+        self.warmup = warmup
+        self.period: int | None = None
+        self.profile: np.ndarray | None = None
+        self.count: np.ndarray | None = None
+
+    def __call__(self, crop: np.ndarray, phase: int, period: int | None) -> np.ndarray:
+        if period is None or crop.dtype != np.uint8:
+            return crop
+        x = crop.astype(np.float32)
+        if self.period != period or self.profile is None or self.profile.shape[1:] != x.shape:
+            self.period = period
+            self.profile = np.zeros((period, *x.shape), np.float32)
+            self.count = np.zeros(period, np.int64)
+        if self.count[phase] == 0:
+            self.profile[phase] = x
+        else:
+            rate = np.float32(max(self.alpha, 1.0 / (self.count[phase] + 1)))  # a plain mean at first
+            self.profile[phase] += rate * (x - self.profile[phase])
+        self.count[phase] += 1
+        if self.count.min() < self.warmup:
+            return crop
+        flicker = self.profile[phase] - self.profile.mean(axis=0)
+        return np.clip(np.rint(x - flicker), 0, 255).astype(np.uint8)
