@@ -163,8 +163,15 @@ def check_args(args) -> dict:
     return paths
 
 
+def runs_model(args) -> bool:
+    """Whether the run uses a neural model (the default method does; thermal input always does)."""
+    from mmrphys.vitals.estimate import DEFAULT_METHOD, UNSUPERVISED_METHODS
+
+    return args.thermal is not None or (args.method or DEFAULT_METHOD).lower() not in UNSUPERVISED_METHODS
+
+
 def run(args) -> int:
-    from mmrphys.vitals.estimate import UNSUPERVISED_METHODS, estimate
+    from mmrphys.vitals.estimate import estimate
 
     if _is_batch(args):
         from mmrphys.cli._batch import run_batch
@@ -173,10 +180,9 @@ def run(args) -> int:
         return run_batch(args)
     args.video = args.video[0] if args.video else None
     paths = check_args(args)
-    if args.thermal is not None or (args.method and args.method.lower() not in UNSUPERVISED_METHODS):
-        from mmrphys.cli.process import configure_inference
+    from mmrphys.cli.process import configure_estimate
 
-        configure_inference(args.threads)
+    configure_estimate(args.threads, runs_model(args))
     common = {"method": args.method, "weights": args.weights, "fps": args.fps, "backend": args.backend,
               "progress": False if args.quiet else None, "max_faces": args.max_faces}
     if args.thermal is not None:
