@@ -31,9 +31,15 @@ def check_batch_args(args) -> None:
         raise ConfigError(f"--workers must be between 1 and {MAX_WORKERS}, got {args.workers}")
 
 
+def runs_model(args) -> bool:
+    """Whether an estimate run uses a neural model (the default method does; thermal input always)."""
+    from mmrphys.vitals.estimate import DEFAULT_METHOD, UNSUPERVISED_METHODS
+
+    return args.thermal is not None or (args.method or DEFAULT_METHOD).lower() not in UNSUPERVISED_METHODS
+
+
 def run_batch(args) -> int:
     """Run the batch; exit status 0 when every input is ok or skipped, 1 when any failed."""
-    from mmrphys.cli.estimate import runs_model
     from mmrphys.cli.process import configure_estimate
     from mmrphys.vitals.batch import SUMMARY_NAME, estimate_many
 

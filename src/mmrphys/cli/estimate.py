@@ -163,13 +163,6 @@ def check_args(args) -> dict:
     return paths
 
 
-def runs_model(args) -> bool:
-    """Whether the run uses a neural model (the default method does; thermal input always does)."""
-    from mmrphys.vitals.estimate import DEFAULT_METHOD, UNSUPERVISED_METHODS
-
-    return args.thermal is not None or (args.method or DEFAULT_METHOD).lower() not in UNSUPERVISED_METHODS
-
-
 def run(args) -> int:
     from mmrphys.vitals.estimate import estimate
 
@@ -180,6 +173,7 @@ def run(args) -> int:
         return run_batch(args)
     args.video = args.video[0] if args.video else None
     paths = check_args(args)
+    from mmrphys.cli._batch import runs_model
     from mmrphys.cli.process import configure_estimate
 
     configure_estimate(args.threads, runs_model(args))
