@@ -8,10 +8,11 @@ import json
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import mmrphys
-from mmrphys.errors import ConfigError, InputError
+from mmrphys.errors import ConfigError, InputError, WeightsError
 from mmrphys.synth import make_clip
 from mmrphys.vitals import batch
 from mmrphys.vitals.batch import SUMMARY_COLUMNS, find_inputs, read_summary, result_complete, unique_stems
@@ -149,6 +150,48 @@ def test_without_out_dir_nothing_is_written_and_bad_options_stop_first(inputs, t
         mmrphys.estimate_many([inputs], out_dir=tmp_path / "r", method="nope")
     with pytest.raises(ConfigError, match="workers must be at least 1"):
         mmrphys.estimate_many([inputs], out_dir=tmp_path / "r", workers=0)
+    assert not (tmp_path / "r").exists()
+
+
+def test_the_numbers_are_the_same_with_any_number_of_workers(inputs, tmp_path):
+    """One worker (this process: a decoding thread, one estimator built for all inputs) and two (worker
+    processes: each builds its estimator once and decodes inline) give each file exactly the numbers
+    of a plain ``mmrphys.estimate`` (fresh estimator, decoding thread): the same computation on the
+    same frames on the same machine, so equal bit for bit, not only within a tolerance (torch runs
+    with this process's thread count in the workers too)."""
+    import torch
+
+    good = [inputs / f"s{k}" / "clip.mp4" for k in (1, 2, 3)]
+    same_threads = functools.partial(torch.set_num_threads, torch.get_num_threads())
+    one = mmrphys.estimate_many(good, workers=1, progress=False)
+    two = mmrphys.estimate_many(good, workers=2, progress=False, worker_init=same_threads)
+    assert [i.status for i in one + two] == ["ok"] * 6
+    for path, a, b in zip(good, one, two):
+        ref = mmrphys.estimate(path, progress=False)
+        want = json.dumps(ref.to_dict())  # every number of the JSON contract, waveforms included
+        for got in (a.result, b.result):
+            assert got.source == str(path) and got.model["windows"] == ref.model["windows"] > 0
+            np.testing.assert_array_equal(got.bvp, ref.bvp)
+            np.testing.assert_array_equal(got.rsp, ref.rsp)
+            assert json.dumps(got.to_dict()) == want
+        # decoding in the calling thread (what the workers do) gives the same result in this process
+        inline = mmrphys.estimate(path, progress=False, decode_thread=False)
+        assert json.dumps(inline.to_dict()) == want
+
+
+def test_with_workers_a_bad_method_or_weights_stops_the_batch_before_any_input(inputs, tmp_path):
+    """The workers check the method and weights (this process does not load the model): the same
+    one-line error as with one worker, and nothing written."""
+    bad = tmp_path / "bad.pth"
+    bad.write_bytes(b"not a checkpoint" * 10)
+    good = [inputs / f"s{k}" / "clip.mp4" for k in (1, 2)]
+    with pytest.raises(ConfigError, match="unknown method 'nope'"):
+        mmrphys.estimate_many(good, out_dir=tmp_path / "r", method="nope", workers=2)
+    with pytest.raises(WeightsError, match="bad.pth") as err:
+        mmrphys.estimate_many(good, out_dir=tmp_path / "r", weights=bad, workers=2)
+    with pytest.raises(WeightsError) as err1:
+        mmrphys.estimate_many(good, out_dir=tmp_path / "r", weights=bad, workers=1)
+    assert str(err.value) == str(err1.value) and "\n" not in str(err.value)
     assert not (tmp_path / "r").exists()
 
 

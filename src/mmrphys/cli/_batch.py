@@ -33,15 +33,16 @@ def check_batch_args(args) -> None:
 
 def run_batch(args) -> int:
     """Run the batch; exit status 0 when every input is ok or skipped, 1 when any failed."""
-    from mmrphys.cli.process import configure_inference, runs_model
+    from mmrphys.cli.process import configure_estimate, runs_model
     from mmrphys.vitals.batch import SUMMARY_NAME, estimate_many
 
     check_batch_args(args)
-    model = runs_model(args.method)
-    init = None
-    if model:  # torch threads for this process (workers == 1) and every worker process
-        configure_inference(args.threads)
-        init = functools.partial(configure_inference, args.threads)
+    # OpenCV and torch threads of the process that runs the inputs: this one with one worker, else
+    # each worker process (this one then only hands out the inputs: it does not even import torch)
+    model = args.thermal is not None or runs_model(args.method)
+    init = functools.partial(configure_estimate, args.threads, model)
+    if args.workers == 1:
+        init()
     quiet = args.quiet
     bar = False if quiet else None
 

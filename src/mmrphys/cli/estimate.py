@@ -176,10 +176,9 @@ def run(args) -> int:
         return run_batch(args)
     args.video = args.video[0] if args.video else None
     paths = check_args(args)
-    from mmrphys.cli.process import configure_inference, runs_model
+    from mmrphys.cli.process import configure_estimate, runs_model
 
-    if args.thermal is not None or runs_model(args.method):
-        configure_inference(args.threads)
+    configure_estimate(args.threads, args.thermal is not None or runs_model(args.method))
     common = {"method": args.method, "weights": args.weights, "fps": args.fps, "backend": args.backend,
               "progress": False if args.quiet else None, "max_faces": args.max_faces}
     if args.rr_from is not None and args.thermal is None:  # thermal models use their RSP output

@@ -15,6 +15,13 @@ A broken input fails alone: its row says ``failed`` with the one-line reason and
 A worker process that dies (killed, out of memory) is replaced; its input is tried once more, then
 marked failed. Workers are ``spawn``-ed processes; the library leaves their settings alone, so pass
 ``worker_init`` (a picklable callable run once in each worker, e.g. the CLI's one-thread setting).
+
+CPU per input: each process (this one with ``workers=1``, else each worker) builds the method's
+estimator (the model loaded and prepared) once and gives every input a clone of it. With several
+workers, the workers fill the cores, so each decodes in its own thread (``decode_thread=False``:
+no hand-over to a decoding thread), and this process never loads the model: the first worker
+that builds the estimator checks the method and weights (a bad one stops the batch before any input,
+with the same one-line error). The numbers are the same with any number of workers (tested).
 """
 
 from __future__ import annotations
@@ -226,6 +233,21 @@ def _one_line(err: BaseException) -> str:
     return f"{type(err).__name__}: {msg}" if msg else type(err).__name__  # a bug: name the exception
 
 
+def _prototype(options: dict):
+    """The estimator ``options`` ask for (weights loaded, model prepared): built once per process."""
+    from mmrphys.vitals.estimate import DEFAULT_METHOD
+    from mmrphys.vitals.estimators import make_estimator
+
+    return make_estimator((options["method"] or DEFAULT_METHOD).lower(), options["weights"],
+                          options["backend"])
+
+
+def _with_estimator(options: dict, proto, decode_thread: bool = True) -> dict:
+    """``options`` for :func:`_run_one` in a process that built ``proto``: each input's pipeline gives
+    each face a clone of it (the model shared, not copied); the prototype itself is never fed."""
+    return dict(options, estimator=proto, decode_thread=decode_thread)
+
+
 def _run_one(path: Path, stem: str, out_dir: Path | None, options: dict) -> dict:
     """Estimate one input (and save its results); an outcome dict, never an exception but Ctrl-C."""
     from mmrphys.vitals.estimate import estimate
@@ -243,10 +265,18 @@ def _run_one(path: Path, stem: str, out_dir: Path | None, options: dict) -> dict
 
 # ----------------------------------------------------------------------------- worker processes
 def _worker_main(conn, worker_init, out_dir, options) -> None:
-    """A worker: runs ``worker_init`` once, then one input per message until ``None``."""
+    """A worker: runs ``worker_init`` once, builds the estimator (then sends None; or the error that
+    stops the batch, and ends), then runs one input per message until ``None``."""
     try:
         if worker_init is not None:
             worker_init()
+        try:
+            proto = _prototype(options)
+        except Exception as err:  # a bad method or weights: the parent raises it
+            conn.send(_picklable(err))
+            return
+        conn.send(None)
+        options = _with_estimator(options, proto, decode_thread=False)  # the workers fill the cores
         while True:
             task = conn.recv()
             if task is None:
@@ -257,6 +287,13 @@ def _worker_main(conn, worker_init, out_dir, options) -> None:
         return  # interrupted (Ctrl-C reaches the whole process group) or the parent went away
 
 
+def _picklable(err: Exception) -> Exception:
+    """``err`` as an exception the parent can unpickle: same class and message for our errors."""
+    if isinstance(err, MmrphysError):
+        return type(err)(_one_line(err))
+    return RuntimeError(f"a worker process could not start: {_one_line(err)}")
+
+
 class _Worker:
     def __init__(self, ctx, worker_init, out_dir, options):
         self.conn, child = ctx.Pipe()
@@ -265,6 +302,17 @@ class _Worker:
         self.proc.start()
         child.close()
         self.index: int | None = None
+
+    def wait_ready(self) -> None:
+        """Wait until the worker has built its estimator; raise its error if it could not."""
+        try:
+            err = self.conn.recv()
+        except (EOFError, OSError):
+            self.proc.join(5.0)
+            raise MmrphysError(f"a worker process died while starting (exit code {self.proc.exitcode})") \
+                from None
+        if err is not None:
+            raise err
 
     def give(self, index: int, path: Path, stem: str) -> None:
         self.index = index
@@ -282,6 +330,21 @@ class _Worker:
                 os.kill(self.proc.pid, getattr(signal, "SIGINT", signal.SIGTERM))
             except OSError:
                 pass
+
+
+def _start_pool(ctx, workers: int, worker_init, out_dir, options) -> list[_Worker]:
+    """``workers`` started workers, each with its estimator built (they start together); the first
+    error a worker meets while building it is raised, after every worker is stopped."""
+    pool: list[_Worker] = []
+    try:
+        for _ in range(workers):
+            pool.append(_Worker(ctx, worker_init, out_dir, options))
+        for w in pool:
+            w.wait_ready()
+    except BaseException as err:
+        _stop_workers(pool, interrupted=not isinstance(err, Exception))
+        raise
+    return pool
 
 
 def _stop_workers(pool: list[_Worker], interrupted: bool) -> None:
@@ -310,56 +373,47 @@ def _stop_workers(pool: list[_Worker], interrupted: bool) -> None:
         w.conn.close()
 
 
-def _run_pool(todo: list[int], items: list[BatchItem], out_dir, options, workers: int, worker_init,
-              finish: Callable[[int, dict], None]) -> None:
-    import multiprocessing as mp
+def _run_pool(pool: list[_Worker], ctx, todo: list[int], items: list[BatchItem], out_dir, options,
+              worker_init, finish: Callable[[int, dict], None]) -> None:
+    """Run ``todo`` on the started ``pool`` (a worker that dies is replaced in the list)."""
     from multiprocessing.connection import wait
 
-    ctx = mp.get_context("spawn")
     queue = deque(todo)
     crashes: dict[int, int] = {}
-    pool: list[_Worker] = []
-    interrupted = False
-    try:
-        pool = [_Worker(ctx, worker_init, out_dir, options) for _ in range(min(workers, len(todo)))]
-        while queue or any(w.index is not None for w in pool):
-            for w in pool:
-                if w.index is None and queue:
-                    i = queue.popleft()
-                    w.give(i, items[i].path, items[i].stem)
-            busy = [w for w in pool if w.index is not None]
-            ready = set(wait([w.conn for w in busy] + [w.proc.sentinel for w in busy]))
-            for k, w in enumerate(pool):
-                if w.index is None or (w.conn not in ready and w.proc.sentinel not in ready):
-                    continue
-                index, outcome = w.index, None
-                try:
-                    if w.conn.poll():
-                        _, outcome = w.conn.recv()
-                except (EOFError, OSError):
-                    outcome = None
-                if outcome is not None:
-                    w.index = None
-                    finish(index, outcome)
-                    continue
-                if w.proc.is_alive():
-                    continue
-                # the worker died holding this input: replace it; the input gets one more try
-                code = w.proc.exitcode
-                w.conn.close()
-                pool[k] = _Worker(ctx, worker_init, out_dir, options)
-                crashes[index] = crashes.get(index, 0) + 1
-                if crashes[index] >= MAX_CRASHES:
-                    finish(index, {"status": "failed", "elapsed_s": float("nan"),
-                                   "error": f"the worker process died (exit code {code}) on this input "
-                                            f"{crashes[index]} times"})
-                else:
-                    queue.appendleft(index)
-    except BaseException:
-        interrupted = True
-        raise
-    finally:
-        _stop_workers(pool, interrupted)
+    while queue or any(w.index is not None for w in pool):
+        for w in pool:
+            if w.index is None and queue:
+                i = queue.popleft()
+                w.give(i, items[i].path, items[i].stem)
+        busy = [w for w in pool if w.index is not None]
+        ready = set(wait([w.conn for w in busy] + [w.proc.sentinel for w in busy]))
+        for k, w in enumerate(pool):
+            if w.index is None or (w.conn not in ready and w.proc.sentinel not in ready):
+                continue
+            index, outcome = w.index, None
+            try:
+                if w.conn.poll():
+                    _, outcome = w.conn.recv()
+            except (EOFError, OSError):
+                outcome = None
+            if outcome is not None:
+                w.index = None
+                finish(index, outcome)
+                continue
+            if w.proc.is_alive():
+                continue
+            # the worker died holding this input: replace it; the input gets one more try
+            code = w.proc.exitcode
+            w.conn.close()
+            pool[k] = _Worker(ctx, worker_init, out_dir, options)
+            pool[k].wait_ready()
+            crashes[index] = crashes.get(index, 0) + 1
+            if crashes[index] >= MAX_CRASHES:
+                finish(index, {"status": "failed", "elapsed_s": float("nan"),
+                               "error": f"the worker process died (exit code {code}) on this input "
+                                        f"{crashes[index]} times"})
+            else:
+                queue.appendleft(index)
 
 
 # ----------------------------------------------------------------------------- summary
@@ -414,17 +468,20 @@ def estimate_many(paths, out_dir=None, workers: int = 1, method: str | None = No
 
     ``paths``: video files and folders (searched recursively, :func:`find_inputs`). ``out_dir``:
     where each input's results and ``summary.csv`` go (None: nothing is written, nothing skipped).
-    ``workers``: processes (1: one after the other in this process). ``method``/``weights``/``fps``/
-    ``backend``/``preset``/``max_faces``: as :func:`mmrphys.estimate`, for every input. ``force``:
+    ``workers``: processes (1: one after the other in this process; more: that many worker
+    processes, at most one per input to run, and this process only hands out the inputs).
+    ``method``/``weights``/``fps``/``backend``/``preset``/``max_faces``: as :func:`mmrphys.estimate`,
+    for every input. ``force``:
     redo inputs whose results are already complete in ``out_dir``. ``progress``: a bar over files on
     stderr (default: when stderr is a terminal). ``worker_init``: run once in each worker process
     (picklable; e.g. to set torch threads: the library does not). ``on_item(item)`` is called in this
     process as each input ends (ok, failed or skipped). Options are checked (and the method's weights
-    loaded) before any input is run; Ctrl-C stops the workers, marks the unfinished rows
-    ``interrupted`` in the summary and re-raises :class:`KeyboardInterrupt`.
+    loaded, here or with several workers in the workers) before any input is run; Ctrl-C stops the
+    workers, marks the unfinished rows ``interrupted`` in the summary and re-raises
+    :class:`KeyboardInterrupt`.
     """
-    from mmrphys.vitals.estimate import DEFAULT_METHOD
-    from mmrphys.vitals.estimators import make_estimator
+    import multiprocessing as mp
+
     from mmrphys.vitals.pipeline import check_max_faces
     from mmrphys.vitals.result import check_output_dir
 
@@ -440,15 +497,16 @@ def estimate_many(paths, out_dir=None, workers: int = 1, method: str | None = No
         from mmrphys.video.reader import check_fps
 
         check_fps(fps, "fps")
-    # a bad method or unreadable weights stop the batch before any input, with the one error
-    make_estimator((method or DEFAULT_METHOD).lower(), weights, "eager")
+    # a bad method or unreadable weights stop the batch before any input, with the one error; with
+    # several workers they are checked there (this process need not load the model at all)
+    pooled = workers > 1
+    proto = None if pooled else _prototype(options)
     if out_dir is not None:
         out_dir = Path(out_dir)
         for s in stems:
             check_output_dir(out_dir, s, "output folder")
         _remove_stale_temps(out_dir, stems)
     done_count = [0]
-    bar = _bar(len(items), progress)
 
     def report(item: BatchItem) -> None:
         done_count[0] += 1
@@ -478,6 +536,13 @@ def estimate_many(paths, out_dir=None, workers: int = 1, method: str | None = No
             item.row = _row_from_json(data)
         else:
             todo.append(i)
+    ctx = mp.get_context("spawn")
+    pool = None
+    if pooled and todo:
+        pool = _start_pool(ctx, min(workers, len(todo)), worker_init, out_dir, options)
+    elif proto is None:  # nothing to run: the options are still checked
+        proto = _prototype(options)
+    bar = _bar(len(items), progress)
     try:
         if out_dir is not None:
             out_dir.mkdir(parents=True, exist_ok=True)
@@ -485,12 +550,16 @@ def estimate_many(paths, out_dir=None, workers: int = 1, method: str | None = No
         for item in items:
             if item.status == "skipped":
                 report(item)
-        if workers == 1 or len(todo) <= 1:
+        if pool is None:
+            one = _with_estimator(options, proto)
             for i in todo:
-                finish(i, _run_one(items[i].path, items[i].stem, out_dir, options))
+                finish(i, _run_one(items[i].path, items[i].stem, out_dir, one))
         else:
-            _run_pool(todo, items, out_dir, options, workers, worker_init, finish)
+            _run_pool(pool, ctx, todo, items, out_dir, options, worker_init, finish)
     except BaseException:
+        if pool is not None:  # stopped first: after Ctrl-C they undo their half-written files
+            _stop_workers(pool, interrupted=True)
+            pool = None
         for item in items:
             if item.status == "pending":
                 item.status = "interrupted"
@@ -501,6 +570,8 @@ def estimate_many(paths, out_dir=None, workers: int = 1, method: str | None = No
                 pass
         raise
     finally:
+        if pool is not None:
+            _stop_workers(pool, interrupted=False)
         bar.close()
     return items
 

@@ -51,7 +51,7 @@ def estimate(source, method: str | None = None, weights=None, fps: float | None 
              *, preset: str = "mmrphys", progress: bool | None = None, detect_every_s: float = DETECT_EVERY_S,
              max_side: int = PROCESS_MAX_SIDE, backend: str = "eager",
              max_faces: int | None = None, estimator: Estimator | None = None, detector=None,
-             rr_from: str = DEFAULT_RR_FROM) -> Result:
+             rr_from: str = DEFAULT_RR_FROM, decode_thread: bool = True) -> Result:
     """Heart rate, breathing rate, waveforms, HRV, quality and confidence of every face in a video.
 
     ``source``: a video path, or a uint8 frame array (N, H, W, 3) with ``fps`` or per-frame
@@ -70,6 +70,10 @@ def estimate(source, method: str | None = None, weights=None, fps: float | None 
     your own, any object with ``detect(frame, min_face_px=None, max_face_px=None) -> list[Box]``
     (largest first) and a ``backend`` name, as :class:`mmrphys.faces.FaceDetector` (the default, OpenCV's Haar
     cascade); a source may also bring its own (``source.face_detector``).
+    ``decode_thread``: decode a video file in a background thread beside tracking and the model
+    (the default: a second core does the decoding); False decodes in the calling thread, which
+    costs less CPU in all where other processes already use every core
+    (:func:`mmrphys.estimate_many` with several workers). Either way the results are the same.
 
     Returns the main face's :class:`Result` (the face present longest, then the largest); every face
     seen for at least ``MIN_DURATION_S`` at a time is in ``result.faces`` (the main one included),
@@ -90,7 +94,7 @@ def estimate(source, method: str | None = None, weights=None, fps: float | None 
                     detector=detector or getattr(reader, "face_detector", None),
                     keyframe_times=getattr(reader, "keyframe_times", None))
     with _progress(reader.n_frames, progress) as bar:
-        for frame, t in _lazy_frames(reader):
+        for frame, t in _lazy_frames(reader, decode_thread):
             pipe.push(frame, t)
             bar.update(1)
     pipe.warnings.extend(getattr(reader, "warnings", []))
@@ -150,11 +154,12 @@ def _warm_imports() -> None:
     threading.Thread(target=work, name="mmrphys-imports", daemon=True).start()
 
 
-def _lazy_frames(reader):
-    """``(lazy frame, t)`` pairs: the reader's own (YUV crops, decoding in a thread) when it has them."""
+def _lazy_frames(reader, decode_thread: bool = True):
+    """``(lazy frame, t)`` pairs: the reader's own (YUV crops; a video file decoding in a thread
+    unless ``decode_thread`` is False) when it has them."""
     frames = getattr(reader, "frames", None)
     if callable(frames):
-        return frames()
+        return frames(prefetch=False) if not decode_thread and isinstance(reader, VideoReader) else frames()
     return ((as_lazy_frame(f), t) for f, t in reader)
 
 
