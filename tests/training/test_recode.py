@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from mmrphys.errors import InputError
+from mmrphys.synth.clip import write_video
 from mmrphys.training.recode import main, recode_tree
 from mmrphys.video import open_video
 
@@ -16,27 +17,15 @@ def _frames(path):
 
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory):
-    import av
-
     root = tmp_path_factory.mktemp("src")
     subj = root / "subject1"
     subj.mkdir()
     (subj / "ground_truth.txt").write_text("1 2 3\n4 5 6\n")
     # 3 s at 30 fps of a smooth moving gradient: interpolation between decimated frames stays close
     yy, xx = np.mgrid[0:64, 0:96]
-    with av.open(str(subj / "vid.mp4"), "w") as out:
-        st = out.add_stream("libx264", rate=30)
-        st.width, st.height, st.pix_fmt = 96, 64, "yuv420p"
-        st.options = {"crf": "10"}
-        for k in range(90):
-            v = 128 + 60 * np.sin((xx + 2 * k) / 15.0) * np.cos(yy / 20.0)
-            img = np.repeat(v[..., None], 3, axis=2).astype(np.uint8)
-            frame = av.VideoFrame.from_ndarray(img, format="rgb24")
-            frame.pts = k
-            for p in st.encode(frame):
-                out.mux(p)
-        for p in st.encode():
-            out.mux(p)
+    frames = (np.repeat((128 + 60 * np.sin((xx + 2 * k) / 15.0) * np.cos(yy / 20.0))[..., None], 3, axis=2)
+              .astype(np.uint8) for k in range(90))
+    write_video(subj / "vid.mp4", frames, fps=30, crf=10)
     return root
 
 
