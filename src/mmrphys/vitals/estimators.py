@@ -105,7 +105,7 @@ class TraceEstimator:
         self.method = method
         self.needs_colour = method != "green"
         self.min_skin_fraction = min_skin_fraction
-        self.skin_mask = skin_mask  # False: the plain mean of the crop (tiny crops, see PULSE_TRACE)
+        self.skin_mask = skin_mask  # False: the plain mean of the crop (a model's tiny crops: RR_SOURCES)
         self._t: list[float] = []
         self._rgb: list[np.ndarray] = []
         self._run = 0  # index of the current face run's first sample
