@@ -75,10 +75,10 @@ class FaceDetector:
     def discover(self, frame_rgb: np.ndarray) -> list[Box]:
         """Faces of every size ``detect`` finds, on a coarser image (``DISCOVER_MIN_FACE_PX``): the
         trackers' periodic search for new faces while others are followed."""
-        return self.detect(frame_rgb, _coarse=True)
+        return self._detect(frame_rgb, None, None, coarse=True)
 
     def detect(self, frame_rgb: np.ndarray, min_face_px: float | None = None,
-               max_face_px: float | None = None, *, _coarse: bool = False) -> list[Box]:
+               max_face_px: float | None = None) -> list[Box]:
         """Faces in an RGB (or grey) uint8 frame, largest first (empty list when none).
 
         ``frame_rgb`` may also be a lazy frame (``mmrphys.video.frame``), whose grey image is used.
@@ -86,6 +86,9 @@ class FaceDetector:
         face of known size: the cascade's cost falls steeply with fewer, larger scales; the frame is
         then also downscaled further (``TRACK_MIN_FACE_PX``). ``max_face_px`` bounds the largest face.
         """
+        return self._detect(frame_rgb, min_face_px, max_face_px, coarse=False)
+
+    def _detect(self, frame_rgb, min_face_px, max_face_px, coarse: bool) -> list[Box]:
         gray_of = getattr(frame_rgb, "gray", None)
         frame = gray_of() if callable(gray_of) else np.asarray(frame_rgb)
         if frame.ndim == 3 and frame.shape[2] == 3:
@@ -100,7 +103,7 @@ class FaceDetector:
         s = min(1.0, self.max_side / max(h, w))
         if min_face_px:
             s = min(s, TRACK_MIN_FACE_PX / float(min_face_px))
-        if _coarse:
+        if coarse:
             s = min(s, DISCOVER_MIN_FACE_PX / max(1.0, self.min_size * min(h, w)))
         if s < 1.0:
             size = (max(1, round(w * s)), max(1, round(h * s)))
