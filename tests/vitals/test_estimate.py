@@ -223,11 +223,12 @@ def test_model_path_equals_the_plain_module(monkeypatch, float32_relative_bound)
     windows = []
 
     class Plain:  # the unprepared module behind the predictor's interface, recording its outputs
-        def __init__(self, net, backend="eager", example_shape=None):
-            pred = real_prepare(net)
+        def __init__(self, net, backend="eager", example_shape=None, tasks=None):
+            pred = real_prepare(net, tasks=tasks)
             self.spec, self.tasks, self.backend, self.net = pred.spec, pred.tasks, "plain", net.eval()
 
         def __call__(self, x):
+            x = torch.from_numpy(x)  # the main job hands NumPy windows to every predictor
             with torch.no_grad():
                 out = self.net(x)
             windows.append((x, out))

@@ -33,14 +33,13 @@ def check_batch_args(args) -> None:
 
 def run_batch(args) -> int:
     """Run the batch; exit status 0 when every input is ok or skipped, 1 when any failed."""
-    from mmrphys.cli.process import configure_estimate, runs_model
+    from mmrphys.cli.process import configure_estimate, runs_torch
     from mmrphys.vitals.batch import SUMMARY_NAME, estimate_many
 
     check_batch_args(args)
     # OpenCV and torch threads of the process that runs the inputs: this one with one worker, else
     # each worker process (this one then only hands out the inputs: it does not even import torch)
-    model = args.thermal is not None or runs_model(args.method)
-    init = functools.partial(configure_estimate, args.threads, model)
+    init = functools.partial(configure_estimate, args.threads, runs_torch(args))
     if args.workers == 1:
         init()
     quiet = args.quiet
@@ -59,7 +58,8 @@ def run_batch(args) -> int:
 
     items = estimate_many(args.video, out_dir=args.out, workers=args.workers, method=args.method,
                           weights=args.weights, force=args.force, progress=bar, fps=args.fps,
-                          backend=args.backend, max_faces=args.max_faces, worker_init=init,
+                          backend=args.backend, max_faces=args.max_faces, threads=args.threads,
+                          worker_init=init,
                           on_item=on_item)
     counts = {s: sum(i.status == s for i in items) for s in ("ok", "skipped", "failed")}
     summary = Path(args.out) / SUMMARY_NAME

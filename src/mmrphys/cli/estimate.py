@@ -58,10 +58,12 @@ def add_parser(sub) -> None:
     p.add_argument("--fps", type=float, default=None,
                    help="override the file's frame rate (1-1000; for streams without timestamps)")
     p.add_argument("--threads", type=int, default=1,
-                   help="torch threads for model inference (default 1: decoding uses the other core)")
-    p.add_argument("--backend", choices=("eager", "compiled"), default="eager",
-                   help="model inference: eager (default) or compiled ahead of time (needs a C++ compiler; "
-                        "the first run compiles for 20-100 s and caches the result in $MMRPHYS_CACHE)")
+                   help="threads for model inference (default 1: decoding uses the other core)")
+    p.add_argument("--backend", choices=("auto", "eager", "compiled"), default="auto",
+                   help="model inference: auto (default: the default weights' pulse branch through "
+                        "onnxruntime, no torch; other weights eager), eager (torch), or compiled ahead of "
+                        "time (torch; needs a C++ compiler; the first run compiles for 20-100 s and caches "
+                        "the result in $MMRPHYS_CACHE)")
     p.add_argument("--max-faces", type=int, default=None, metavar="N",
                    help="follow and report at most N faces at a time (default: all; the top-level results "
                         "are the main face's: present longest, then largest)")
@@ -176,9 +178,9 @@ def run(args) -> int:
         return run_batch(args)
     args.video = args.video[0] if args.video else None
     paths = check_args(args)
-    from mmrphys.cli.process import configure_estimate, runs_model
+    from mmrphys.cli.process import configure_estimate, runs_torch
 
-    configure_estimate(args.threads, args.thermal is not None or runs_model(args.method))
+    configure_estimate(args.threads, runs_torch(args))
     common = {"method": args.method, "weights": args.weights, "fps": args.fps, "backend": args.backend,
               "progress": False if args.quiet else None, "max_faces": args.max_faces}
     if args.rr_from is not None and args.thermal is None:  # thermal models use their RSP output
@@ -190,7 +192,7 @@ def run(args) -> int:
                                   thermal_fps=args.thermal_fps, thermal_delay_s=args.thermal_delay_s,
                                   **common)
     else:
-        result = estimate(args.video, **common)
+        result = estimate(args.video, threads=args.threads, **common)
     stem = _stem(args)
     written = {}
     if "out" in paths:

@@ -56,7 +56,7 @@ def add_parser(sub) -> None:
     p.add_argument("--speed", type=float, default=1.0,
                    help="play a file at this multiple of real time (default 1)")
     p.add_argument("--fast", action="store_true", help="play a file as fast as it can be processed")
-    p.add_argument("--threads", type=int, default=1, help="torch threads for a model (default 1)")
+    p.add_argument("--threads", type=int, default=1, help="threads for a model (default 1)")
     p.add_argument("--plain", action="store_true", help="plain text lines even where rich is installed")
     p.add_argument("--quiet", action="store_true", help="no readings, only the final summary")
     p.set_defaults(func=run)
@@ -265,13 +265,13 @@ def session_files(result, readings, stem: str, meta: dict) -> dict[str, str]:
 
 # ----------------------------------------------------------------------------- run
 def run(args) -> int:
-    from mmrphys.cli.process import configure_inference, interrupt_flag, runs_model
+    from mmrphys.cli.process import configure_inference, interrupt_flag, runs_torch
     from mmrphys.errors import InputError
     from mmrphys.vitals.stream import Stream
 
     args.stem = _stem(args)
     check_args(args)
-    if runs_model(args.method):
+    if runs_torch(args):
         configure_inference(args.threads)
     release = None
     if args.video is not None:
@@ -282,7 +282,7 @@ def run(args) -> int:
         label = f"camera {args.camera}"
     try:
         stream = Stream(fps=fps, method=args.method, weights=args.weights, max_faces=args.max_faces,
-                        name=label)
+                        name=label, threads=args.threads)
     except BaseException:
         if release is not None:
             release()  # the frame loop never started: it would not release the camera itself

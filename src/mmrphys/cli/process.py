@@ -1,6 +1,7 @@
 """Process-wide settings of the ``mmrphys`` command, in one place (the library never changes them).
 
-A verb that runs a model calls :func:`configure_inference` once, before any work:
+A verb that runs a model in torch (:func:`runs_torch`) calls :func:`configure_inference` once, before
+any work:
 
 * torch intra-op threads (``--threads``);
 * glibc keeps freed memory for reuse (:func:`retain_freed_memory`).
@@ -28,11 +29,16 @@ import threading
 _MALLOC_TUNED = False
 
 
-def runs_model(method: str | None) -> bool:
-    """Whether ``--method`` (None: the package default, a neural model) runs a neural model."""
-    from mmrphys.vitals.estimate import DEFAULT_METHOD, UNSUPERVISED_METHODS
+def runs_torch(args) -> bool:
+    """Whether ``estimate`` / ``live`` with these arguments runs a model in torch (a thermal model, or
+    :func:`mmrphys.vitals.estimators.runs_torch`: the default weights run through onnxruntime)."""
+    from mmrphys.vitals.estimators import DEFAULT_RR_FROM
+    from mmrphys.vitals.estimators import runs_torch as _runs_torch
 
-    return (method or DEFAULT_METHOD).lower() not in UNSUPERVISED_METHODS
+    if getattr(args, "thermal", None) is not None:
+        return True
+    return _runs_torch(args.method, args.weights, getattr(args, "backend", "auto"),
+                       getattr(args, "rr_from", None) or DEFAULT_RR_FROM)
 
 
 def configure_inference(threads: int) -> None:
@@ -45,9 +51,10 @@ def configure_inference(threads: int) -> None:
     retain_freed_memory()
 
 
-def configure_estimate(threads: int, model: bool) -> None:
+def configure_estimate(threads: int, torch_model: bool) -> None:
     """The main job's process (and each batch worker's): OpenCV computes in the calling thread, and
-    with a ``model`` :func:`configure_inference`.
+    with a ``torch_model`` :func:`configure_inference` (a model run by onnxruntime gets its threads
+    from its session: ``estimate(threads=)``).
 
     OpenCV otherwise splits every call over its own pool of one thread per core: the face detector
     and the three resizes of each 72x72 face crop are too small for that to pay, and the hand-over
@@ -58,7 +65,7 @@ def configure_estimate(threads: int, model: bool) -> None:
     import cv2
 
     cv2.setNumThreads(1)
-    if model:
+    if torch_model:
         configure_inference(threads)
 
 

@@ -2,30 +2,35 @@
 
 >>> from mmrphys import models
 >>> net = models.create("mmrphys_lef", tasks=("bvp", "rsp"), in_channels=3, attention="tsfm")
+
+The names below load on first use (PEP 562), so that the torch-free parts of this package
+(:mod:`mmrphys.models.runtime`, :mod:`mmrphys.models.weights`, :mod:`mmrphys.models.spec`) import
+without torch; the model modules register their variants on the first registry lookup
+(``registry.VARIANT_MODULES``).
 """
 
-# Model modules register their variants on import. Each is optional so that a partially built
-# tree still imports; a missing module simply contributes no variants.
 import importlib as _importlib
 
-from mmrphys.models.inference import InputSpec, Predictor, input_spec, prepare
-from mmrphys.models.registry import count_parameters, create, list_models, model_info, register_model
+_LAZY = {
+    "InputSpec": "spec",
+    "Predictor": "inference",
+    "input_spec": "inference",
+    "prepare": "inference",
+    "count_parameters": "registry",
+    "create": "registry",
+    "list_models": "registry",
+    "model_info": "registry",
+    "register_model": "registry",
+}
 
-for _mod in ("mmrphys", "factorizephys", "physnet", "efficientphys", "physformer", "bigsmall"):
-    try:
-        _importlib.import_module(f"mmrphys.models.{_mod}")
-    except ModuleNotFoundError as _e:  # pragma: no cover - only while the tree is being built
-        if _e.name != f"mmrphys.models.{_mod}":
-            raise
+__all__ = sorted(_LAZY)
 
-__all__ = [
-    "InputSpec",
-    "Predictor",
-    "count_parameters",
-    "create",
-    "input_spec",
-    "list_models",
-    "model_info",
-    "prepare",
-    "register_model",
-]
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(_importlib.import_module(f"mmrphys.models.{_LAZY[name]}"), name)
+    raise AttributeError(f"module 'mmrphys.models' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

@@ -43,7 +43,6 @@ import os
 import platform
 import shutil
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -52,6 +51,7 @@ from torch import nn
 
 from mmrphys.errors import ConfigError
 from mmrphys.models.layers import ConvBlock3D, DiffNormalize
+from mmrphys.models.spec import InputSpec
 
 BACKENDS = ("eager", "compiled")
 CL = torch.channels_last_3d
@@ -72,21 +72,6 @@ _CANCELLATION_RATIO = 10.0
 _FOLD_MAX_SHIFT = 4.0
 
 
-@dataclass(frozen=True)
-class InputSpec:
-    """What a model's windows look like: face crops of ``size`` px, ``frames`` = T+1 frames per
-    window (T a multiple of ``frame_multiple``), RGB/thermal ``in_channels``, pixel values in
-    [0, ``pixel_scale``] (1.0: scale-free models that normalise per clip; 255.0: models whose
-    input batch norm learnt statistics of 0-255 frames), sampled at ``fs`` Hz."""
-
-    size: int
-    frames: int
-    frame_multiple: int
-    in_channels: int
-    pixel_scale: float = 1.0
-    fs: float = 30.0
-
-
 def input_spec(model: nn.Module) -> InputSpec:
     """The :class:`InputSpec` a model states about itself (defaults: 181 frames, scale 1.0)."""
     return InputSpec(
@@ -99,49 +84,66 @@ def input_spec(model: nn.Module) -> InputSpec:
 
 
 class Predictor:
-    """A prepared model: ``predictor(x)`` with float ``x`` (B, C, T+1, H, W) returns ``{task: (B, T)}``.
+    """A prepared model: ``predictor(x)`` with float ``x`` (B, C, T+1, H, W), a tensor or a NumPy
+    array, returns ``{task: (B, T)}`` tensors.
 
     Runs under ``torch.inference_mode()``; the model's own input checks apply. Attributes:
     ``backend`` (the one actually used), ``spec`` (:class:`InputSpec`), ``tasks``, ``module`` (the
     eager module), ``compiled_shape`` (the window shape of the compiled code, or None).
     """
 
-    def __init__(self, module: nn.Module, spec: InputSpec, compiled=None, compiled_shape=None):
+    def __init__(self, module: nn.Module, spec: InputSpec, compiled=None, compiled_shape=None, tasks=None):
         self.module = module
         self.spec = spec
-        self.tasks = tuple(getattr(module, "tasks", ("bvp",)))
+        self.tasks = tuple(tasks) if tasks is not None else tuple(getattr(module, "tasks", ("bvp",)))
         self._compiled = compiled
         self.compiled_shape = compiled_shape
         self.backend = "eager" if compiled is None else "compiled"
 
-    def __call__(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    def __call__(self, x) -> dict[str, torch.Tensor]:
+        if not isinstance(x, torch.Tensor):  # a NumPy array (the main job's windows)
+            x = torch.from_numpy(x)
         with torch.inference_mode():
             if self._compiled is not None and tuple(x.shape) == self.compiled_shape:
-                return self._compiled(x.contiguous())
-            return self.module(x)
+                out = self._compiled(x.contiguous())
+            else:
+                out = self.module(x)
+        return out if len(out) == len(self.tasks) else {t: out[t] for t in self.tasks}
 
 
-def prepare(model: nn.Module, backend: str = "eager", example_shape=None, cache_dir=None) -> Predictor:
+def prepare(model: nn.Module, backend: str = "eager", example_shape=None, cache_dir=None,
+            tasks=None) -> Predictor:
     """An inference-only :class:`Predictor` for ``model`` (which is left untouched).
 
     ``backend``: ``"eager"`` or ``"compiled"`` (see the module docstring); ``example_shape``, the
     window shape (B, C, T+1, H, W) to compile for, is required for ``"compiled"`` (B is taken as 1);
-    ``cache_dir`` overrides :func:`compiled_cache_dir`.
+    ``cache_dir`` overrides :func:`compiled_cache_dir`. ``tasks``: the outputs wanted (default: all
+    of ``model.tasks``); a model with a ``keep_tasks`` method (MMRPhys: one branch per task) then
+    does not compute the others at all, any other model computes them and the predictor drops them.
+    The window contract (:class:`InputSpec`) stays the whole model's.
     """
     if backend not in BACKENDS:
         raise ConfigError(f"backend must be one of {', '.join(BACKENDS)}; got {backend!r}")
     spec = input_spec(model)
     reference = copy.deepcopy(model).eval()
+    if tasks is not None:
+        tasks = (tasks,) if isinstance(tasks, str) else tuple(tasks)
+        own = tuple(getattr(model, "tasks", ("bvp",)))
+        if not tasks or any(t not in own for t in tasks):
+            raise ConfigError(f"tasks must be a non-empty subset of the model's {own}; got {tasks!r}")
+        tasks = tuple(t for t in own if t in tasks)
+        if hasattr(reference, "keep_tasks"):
+            reference.keep_tasks(tasks)
     for p in reference.parameters():
         p.requires_grad_(False)
     eager = _channels_last(copy.deepcopy(reference)) if _has_conv_blocks(reference) else reference
     if backend == "eager":
-        return Predictor(eager, spec)
+        return Predictor(eager, spec, tasks=tasks)
     if example_shape is None or len(example_shape) != 5:
         raise ConfigError(f"backend 'compiled' needs example_shape=(B, C, T+1, H, W); got {example_shape!r}")
     shape = (1, *(int(s) for s in example_shape[1:]))
     compiled = _load_or_compile(reference, shape, Path(cache_dir) if cache_dir else compiled_cache_dir())
-    return Predictor(eager, spec, compiled, shape if compiled is not None else None)
+    return Predictor(eager, spec, compiled, shape if compiled is not None else None, tasks=tasks)
 
 
 # ----------------------------------------------------------------------------- eager: NDHWC blocks

@@ -187,6 +187,23 @@ class MMRPhys(nn.Module):
                 attention_at_inference=attention_at_inference,
             )
 
+    def keep_tasks(self, tasks: Sequence[str]) -> MMRPhys:
+        """Remove the branches of every task not in ``tasks``, in place, and return the model.
+
+        For inference of some outputs only (the main job reads an RGB model's pulse and not its RSP
+        output): each task's branch reads the normalised input on its own, so the kept outputs are
+        those of the whole model. The input contract (``frame_multiple``, ``config``) is unchanged.
+        """
+        tasks = tuple(t.lower() for t in ([tasks] if isinstance(tasks, str) else tasks))
+        if not tasks or any(t not in self.tasks for t in tasks):
+            raise ConfigError(f"tasks must be a non-empty subset of this model's {self.tasks}; got {tasks!r}")
+        for task in self.tasks:
+            if task not in tasks:
+                delattr(self, f"{task}_extractors")
+                delattr(self, f"{task}_head")
+        self.tasks = tuple(t for t in self.tasks if t in tasks)
+        return self
+
     def heads(self) -> dict[str, Head]:
         """The heads of the built tasks, by task name."""
         return {t: getattr(self, f"{t}_head") for t in self.tasks}

@@ -79,9 +79,15 @@ def register_model(name: str | None = None, **default_input) -> Callable:
     return wrap
 
 
+#: The modules that register model variants on import (imported on the first registry lookup).
+VARIANT_MODULES = ("mmrphys", "factorizephys", "physnet", "efficientphys", "physformer", "bigsmall")
+
+
 def _ensure_loaded() -> None:
-    # Importing the package imports every model module, which registers its variants.
-    import mmrphys.models  # noqa: F401
+    import importlib
+
+    for mod in VARIANT_MODULES:
+        importlib.import_module(f"mmrphys.models.{mod}")
 
 
 def count_parameters(model, inference: bool = True) -> int:

@@ -65,6 +65,7 @@ class Weights:
     measured: dict | None = None
     notes: str = ""
     card: dict = field(default_factory=dict)
+    runtime: dict = field(default_factory=dict)
 
     @property
     def remote(self) -> bool:
@@ -75,6 +76,15 @@ class Weights:
     def path(self) -> Path:
         """The shipped file, or the file in :func:`cache_dir` (which exists only once downloaded)."""
         return cache_dir() / self.file if self.remote else self.folder / self.file
+
+    @property
+    def runtime_path(self) -> Path | None:
+        """The shipped runtime twin (``runtime.file``: the same weights as an ONNX file for
+        onnxruntime, see :mod:`mmrphys.models.runtime`), or None where there is none."""
+        name = self.runtime.get("file")
+        if self.remote or not name or not (self.folder / name).is_file():
+            return None
+        return self.folder / name
 
     @property
     def model(self) -> str | None:
@@ -108,7 +118,8 @@ class Weights:
             "measured": self.measured,
             "notes": self.notes,
         }
-        return out | ({"card": self.card} if self.card else {})
+        out |= {"card": self.card} if self.card else {}
+        return out | ({"runtime": self.runtime} if self.runtime else {})
 
 
 # ----------------------------------------------------------------------------- the catalogue
@@ -157,6 +168,7 @@ def _entry(raw: dict, folder: Path, where: Path) -> Weights:
         measured=raw.get("measured"),
         notes=raw.get("notes", ""),
         card=dict(raw.get("card", {})),
+        runtime=dict(raw.get("runtime", {})),
     )
 
 

@@ -239,7 +239,7 @@ def _prototype(options: dict):
     from mmrphys.vitals.estimators import make_estimator
 
     return make_estimator((options["method"] or DEFAULT_METHOD).lower(), options["weights"],
-                          options["backend"])
+                          options["backend"], threads=options["threads"])
 
 
 def _with_estimator(options: dict, proto, decode_thread: bool = True) -> dict:
@@ -461,7 +461,8 @@ def read_summary(path) -> list[dict]:
 # ----------------------------------------------------------------------------- the batch
 def estimate_many(paths, out_dir=None, workers: int = 1, method: str | None = None, weights=None,
                   force: bool = False, progress: bool | None = None, *, fps: float | None = None,
-                  backend: str = "eager", preset: str = "mmrphys", max_faces: int | None = None,
+                  backend: str = "auto", preset: str = "mmrphys", max_faces: int | None = None,
+                  threads: int = 1,
                   worker_init: Callable[[], None] | None = None,
                   on_item: Callable[[BatchItem], None] | None = None) -> list[BatchItem]:
     """Run the main job on every input; a :class:`BatchItem` per input, in input order.
@@ -470,8 +471,8 @@ def estimate_many(paths, out_dir=None, workers: int = 1, method: str | None = No
     where each input's results and ``summary.csv`` go (None: nothing is written, nothing skipped).
     ``workers``: processes (1: one after the other in this process; more: that many worker
     processes, at most one per input to run, and this process only hands out the inputs).
-    ``method``/``weights``/``fps``/``backend``/``preset``/``max_faces``: as :func:`mmrphys.estimate`,
-    for every input. ``force``:
+    ``method``/``weights``/``fps``/``backend``/``preset``/``max_faces``/``threads``: as
+    :func:`mmrphys.estimate`, for every input. ``force``:
     redo inputs whose results are already complete in ``out_dir``. ``progress``: a bar over files on
     stderr (default: when stderr is a terminal). ``worker_init``: run once in each worker process
     (picklable; e.g. to set torch threads: the library does not). ``on_item(item)`` is called in this
@@ -492,7 +493,7 @@ def estimate_many(paths, out_dir=None, workers: int = 1, method: str | None = No
     stems = unique_stems(files)
     items = [BatchItem(path=f, stem=s) for f, s in zip(files, stems)]
     options = {"method": method, "weights": weights, "fps": fps, "backend": backend, "preset": preset,
-               "max_faces": check_max_faces(max_faces)}
+               "max_faces": check_max_faces(max_faces), "threads": int(threads)}
     if fps is not None:
         from mmrphys.video.reader import check_fps
 

@@ -49,9 +49,9 @@ PROCESS_MAX_SIDE = 1280
 
 def estimate(source, method: str | None = None, weights=None, fps: float | None = None, timestamps=None,
              *, preset: str = "mmrphys", progress: bool | None = None, detect_every_s: float = DETECT_EVERY_S,
-             max_side: int = PROCESS_MAX_SIDE, backend: str = "eager",
+             max_side: int = PROCESS_MAX_SIDE, backend: str = "auto",
              max_faces: int | None = None, estimator: Estimator | None = None, detector=None,
-             rr_from: str = DEFAULT_RR_FROM, decode_thread: bool = True) -> Result:
+             rr_from: str = DEFAULT_RR_FROM, decode_thread: bool = True, threads: int = 1) -> Result:
     """Heart rate, breathing rate, waveforms, HRV, quality and confidence of every face in a video.
 
     ``source``: a video path, or a uint8 frame array (N, H, W, 3) with ``fps`` or per-frame
@@ -59,7 +59,10 @@ def estimate(source, method: str | None = None, weights=None, fps: float | None 
     ``chrom``, ``green``, ``ica``, ``lgi``, ``pbv``, ``omit``) or ``mmrphys`` (any neural model:
     MMRPhys, FactorizePhys, PhysNet, EfficientPhys; the architecture is read from the weights) with
     ``weights`` = a weights file (ours or the authors' ``.pth``) or a shipped weights name;
-    ``backend``: ``"eager"`` or ``"compiled"`` (see :func:`mmrphys.models.prepare`). ``fps``
+    ``backend``: ``"auto"`` (the default weights' pulse branch through onnxruntime, without torch;
+    any other weights ``"eager"``), ``"eager"`` or ``"compiled"`` (see
+    :func:`mmrphys.models.prepare` and ``estimators.BACKENDS``); ``threads``: intra-op threads of a
+    model run by onnxruntime (torch uses the process's setting). ``fps``
     overrides a file's frame rate. ``rr_from``: where a model's breathing rate comes from,
     ``"pulse"`` (the breathing modulation of a POS pulse from the model's own face crops; the
     default, the more accurate on real video: ``estimators.RR_SOURCES``) or ``"model"`` (its RSP
@@ -84,7 +87,7 @@ def estimate(source, method: str | None = None, weights=None, fps: float | None 
     max_faces = check_max_faces(max_faces)
     if estimator is None:
         estimator = make_estimator(method_name(method, DEFAULT_METHOD), weights, backend, MIN_DURATION_S,
-                                   rr_from=rr_from)
+                                   rr_from=rr_from, threads=threads)
     reader = _open_source(source, fps, timestamps, max_side)
     _warm_imports()
     warnings = _check_reader(reader, estimator)

@@ -51,6 +51,11 @@ MODEL_WINDOW_OVERLAP = 0.5
 #: MMRPhys-LEF: 247 vs 242 ms, within the noise) and the largest activation is half the size
 #: (~60-100 MB less peak memory for a 72x72 model).
 MODEL_BATCH = 1
+#: Inference backends of the main job: "auto" (weights that ship a runtime twin of their pulse branch,
+#: the default weights, run it through onnxruntime when only the pulse is wanted (``rr_from="pulse"``):
+#: no torch in the process, the same outputs to float32 rounding; everything else "eager"), and the
+#: torch backends of :func:`mmrphys.models.prepare`.
+BACKENDS = ("auto", "eager", "compiled")
 #: Videos whose frame rate is within this range run at their own rate; others are resampled to
 #: the model's (``InputSpec.fs``: every released model was trained at MODEL_FS).
 MODEL_NATIVE_FPS = (25.0, 35.0)
@@ -266,13 +271,12 @@ class ModelEstimator:
     def _run_batch(self) -> None:
         if not self._batch:
             return
-        import torch
-
-        x = torch.from_numpy(np.stack([f for _, f in self._batch]))  # (B, T+1, S, S, 3) uint8
-        x = x.permute(0, 4, 1, 2, 3).float().div_(255.0 / self.spec.pixel_scale)
+        x = np.stack([f for _, f in self._batch]).transpose(0, 4, 1, 2, 3)  # (B, 3, T+1, S, S) uint8
+        x = x.astype(np.float32)
+        x /= np.float32(255.0 / self.spec.pixel_scale)  # float32 division: as torch's div_ did, bit for bit
         out = self.predictor(x)
         for task, acc in self.acc.items():
-            for (k_start, _), y in zip(self._batch, out[task].numpy()):
+            for (k_start, _), y in zip(self._batch, np.asarray(out[task])):
                 acc.add(k_start + 1, y)  # output j of a window starting at frame s belongs to s + 1 + j
                 self._out_end = max(self._out_end, k_start + 1 + len(y))
         self.n_windows += len(self._batch)
@@ -332,35 +336,46 @@ def method_name(method, default: str) -> str:
     return method.lower()
 
 
-def make_estimator(method: str, weights=None, backend: str = "eager",
+def make_estimator(method: str, weights=None, backend: str = "auto",
                    min_duration_s: float = 6.0, batch: int = MODEL_BATCH,
-                   rr_from: str = DEFAULT_RR_FROM) -> Estimator:
+                   rr_from: str = DEFAULT_RR_FROM, threads: int = 1) -> Estimator:
     """The estimator for ``method``: an unsupervised method name, or ``"mmrphys"`` / ``"model"`` /
     a registered model name with ``weights`` (a file, ours or the authors', or a shipped name;
-    default: the shipped default weights), run through ``backend`` in batches of ``batch`` windows
-    (1: each window as soon as it is complete, for streams); ``rr_from``: an RGB model's breathing
-    rate from the crop pulse's modulation (``"pulse"``) or its RSP output (``"model"``)."""
+    default: the shipped default weights), run through ``backend`` (``BACKENDS``) in batches of
+    ``batch`` windows (1: each window as soon as it is complete, for streams); ``rr_from``: an RGB
+    model's breathing rate from the crop pulse's modulation (``"pulse"``) or its RSP output
+    (``"model"``); ``threads``: intra-op threads of a model run by onnxruntime (a session setting;
+    a torch model uses the process's ``torch.get_num_threads()``)."""
     if method in UNSUPERVISED_METHODS:
         if weights is not None:
             raise ConfigError(f"method {method!r} takes no weights; use --method mmrphys with --weights")
         return TraceEstimator(method)
-    from mmrphys.models import list_models
+    if backend not in BACKENDS:
+        raise ConfigError(f"backend must be one of {', '.join(BACKENDS)}; got {backend!r}")
+    if method not in ("mmrphys", "model"):
+        from mmrphys.models.registry import list_models
 
-    if method not in ("mmrphys", "model") and method not in list_models():
-        raise ConfigError(f"unknown method {method!r}; choose mmrphys (with --weights) or one of "
-                          f"{', '.join(sorted(UNSUPERVISED_METHODS))}")
+        if method not in list_models():
+            raise ConfigError(f"unknown method {method!r}; choose mmrphys (with --weights) or one of "
+                              f"{', '.join(sorted(UNSUPERVISED_METHODS))}")
+    if backend == "auto" and rr_from == "pulse":
+        twin = _runtime_twin(method, weights, threads)
+        if twin is not None:  # the shipped weights' pulse branch, through onnxruntime (no torch)
+            predictor, name, label = twin
+            return ModelEstimator(predictor, name, label, min_duration_s, batch, rr_from=rr_from)
+    backend = "eager" if backend == "auto" else backend
     onnx = _onnx_file(weights)
     if onnx is not None:  # an ONNX export (the authors' web models, or ours): run by onnxruntime
-        from mmrphys.models.export import OnnxPredictor
+        from mmrphys.models.runtime import OnnxPredictor
 
-        predictor = OnnxPredictor(onnx, threads=1)
+        predictor = OnnxPredictor(onnx, threads=threads)
         if predictor.spec.in_channels != 3:
             raise WeightsError(f"{weights}: an ONNX model for {predictor.spec.in_channels}-channel input; "
                                "this video is RGB")
         return ModelEstimator(predictor, f"onnx:{Path(onnx).stem}", str(weights), min_duration_s, batch,
                               method="mmrphys", rr_from=rr_from)
     net, name, label = _load(weights)
-    if method in list_models() and method != name:
+    if method not in ("mmrphys", "model") and method != name:
         raise WeightsError(f"{label}: weights are for {name!r}, not for the requested {method!r}")
     if net.in_channels != 3:
         kind = {1: "thermal", 4: "RGB + thermal"}.get(net.in_channels, f"{net.in_channels}-channel")
@@ -370,8 +385,67 @@ def make_estimator(method: str, weights=None, backend: str = "eager",
 
     spec = input_spec(net)
     window = (1, 3, (spec.frames - 1) // spec.frame_multiple * spec.frame_multiple + 1, spec.size, spec.size)
-    return ModelEstimator(prepare(net, backend, example_shape=window), name, label, min_duration_s, batch,
-                          rr_from=rr_from)
+    # the breathing rate from the crop pulse: the model's RSP branch is not run
+    predictor = prepare(net, backend, example_shape=window, tasks=("bvp",) if rr_from == "pulse" else None)
+    return ModelEstimator(predictor, name, label, min_duration_s, batch, rr_from=rr_from)
+
+
+def runs_torch(method: str | None, weights=None, backend: str = "auto",
+               rr_from: str = DEFAULT_RR_FROM) -> bool:
+    """Whether :func:`make_estimator` with these arguments runs a model in torch (the ``mmrphys`` command
+    sets torch's threads only then; importing torch costs ~1 s). ``method`` None: the default."""
+    from mmrphys.vitals.estimate import DEFAULT_METHOD
+
+    method = method_name(method, DEFAULT_METHOD)
+    if method in UNSUPERVISED_METHODS:
+        return False
+    if weights is not None and (Path(str(weights)).suffix.lower() == ".onnx"
+                                or _catalogue_kind(weights) == "onnx"):
+        return False
+    return not (backend == "auto" and rr_from == "pulse" and _twin_entry(method, weights) is not None)
+
+
+def _catalogue_kind(weights) -> str | None:
+    from mmrphys.models.weights import find
+
+    entry = None if Path(str(weights)).is_file() else find(str(weights))
+    return None if entry is None else entry.kind
+
+
+def _twin_entry(method: str, weights):
+    """The catalogue entry of ``weights`` (None: the default) when it ships a runtime twin that
+    ``method`` may run, else None."""
+    from mmrphys.models import weights as catalogue
+
+    label = "default" if weights is None else str(weights)
+    if weights is not None and Path(label).exists():
+        return None  # a file given by path runs as it is
+    try:
+        entry = catalogue.get_entry(label)
+    except WeightsError:
+        return None  # make_estimator reports unknown weights
+    if entry.runtime_path is None or (method not in ("mmrphys", "model") and method != entry.model):
+        return None
+    return entry
+
+
+def _runtime_twin(method: str, weights, threads: int):
+    """``(OnnxPredictor, model name, label)`` for weights that ship a runtime twin of their pulse
+    branch (``Weights.runtime_path``: the default weights), or None (then torch runs them).
+
+    The twin's metadata must name the SHA-256 of the shipped weights file: a twin left behind by
+    weights replaced since is refused with :class:`WeightsError` (it would run other weights)."""
+    from mmrphys.models.runtime import SOURCE_SHA256_KEY, OnnxPredictor
+
+    entry = _twin_entry(method, weights)
+    if entry is None:
+        return None
+    predictor = OnnxPredictor(entry.runtime_path, threads=threads, tasks=("bvp",))
+    if predictor.metadata.get(SOURCE_SHA256_KEY) != entry.sha256 or predictor.spec.in_channels != 3:
+        redo = entry.runtime.get("command", "mmrphys export-onnx")
+        raise WeightsError(f"{entry.runtime_path}: this runtime twin was not exported from {entry.file} (its "
+                           f"SHA-256 differs); re-export it: {redo} (or run with --backend eager)")
+    return predictor, entry.model, "default" if weights is None else str(weights)
 
 
 def _onnx_file(weights):

@@ -44,7 +44,7 @@ class Stream:
 
     ``fps``: the frames' rate (timestamps are then ``i / fps`` unless ``push`` is given ``t_s``);
     None measures it on the first second of ``t_s`` values. ``method``, ``weights``, ``backend``,
-    ``max_faces``, ``preset``: as for :func:`mmrphys.estimate`. ``name`` names the stream in
+    ``max_faces``, ``preset``, ``threads``: as for :func:`mmrphys.estimate`. ``name`` names the stream in
     messages and in the result's ``source``.
 
     ``push(frame, t_s=None) -> Reading | None``: one frame (RGB uint8 (H, W, 3), grey (H, W), or a
@@ -56,8 +56,8 @@ class Stream:
     """
 
     def __init__(self, fps: float | None = None, method: str | None = None, weights=None, *,
-                 max_faces: int | None = None, backend: str = "eager", preset: str = "mmrphys",
-                 name: str = "stream"):
+                 max_faces: int | None = None, backend: str = "auto", preset: str = "mmrphys",
+                 name: str = "stream", threads: int = 1):
         from mmrphys.vitals.estimate import DEFAULT_METHOD
 
         self.fps = None if fps is None else check_fps(fps, "fps")
@@ -66,7 +66,7 @@ class Stream:
         self.name = str(name)
         # batch 1: a window runs as soon as it is complete (latency over throughput)
         name = method_name(method, DEFAULT_METHOD)
-        self._estimator = make_estimator(name, weights, backend, MIN_DURATION_S, batch=1)
+        self._estimator = make_estimator(name, weights, backend, MIN_DURATION_S, batch=1, threads=threads)
         self.method = self._estimator.method
         self._pipe: Pipeline | None = None
         self._held: list[tuple[object, float]] = []  # frames held back while measuring the rate

@@ -65,10 +65,11 @@ class ThermalModelEstimator(ModelEstimator):
         return {**super().describe(), "channels": "RGB + thermal" if self.channels == "rgbt" else "thermal"}
 
 
-def make_thermal_estimator(method: str | None, weights, channels: str, backend: str = "eager",
+def make_thermal_estimator(method: str | None, weights, channels: str, backend: str = "auto",
                            min_duration_s: float = 6.0) -> ThermalModelEstimator:
     """The estimator for ``channels`` (``"rgbt"``: RGB video + thermal, ``"t"``: thermal alone) with
-    ``weights`` (a file or name; default :data:`DEFAULT_THERMAL_WEIGHTS`, not downloaded implicitly).
+    ``weights`` (a file or name; default :data:`DEFAULT_THERMAL_WEIGHTS`, not downloaded implicitly),
+    run in torch (``backend`` ``"auto"`` is ``"eager"``: no thermal weights ship a runtime twin).
     :class:`WeightsError` when the weights do not take that input."""
     from mmrphys.models import checkpoints, input_spec, list_models, prepare
 
@@ -101,7 +102,7 @@ def make_thermal_estimator(method: str | None, weights, channels: str, backend: 
     spec = input_spec(net)
     win = (spec.frames - 1) // spec.frame_multiple * spec.frame_multiple + 1
     window = (1, 4 if channels == "rgbt" else 1, win, spec.size, spec.size)
-    predictor = prepare(net, backend, example_shape=window)
+    predictor = prepare(net, "eager" if backend == "auto" else backend, example_shape=window)
     return ThermalModelEstimator(predictor, name, label, min_duration_s, channels)
 
 
@@ -131,7 +132,7 @@ def estimate_thermal(source, thermal=None, method: str | None = None, weights=No
                      thermal_unit: str | None = None, thermal_fps: float | None = None,
                      thermal_delay_s: float = 0.0, preset: str = "mmrphys", progress: bool | None = None,
                      detect_every_s: float | None = None, max_side: int | None = None,
-                     backend: str = "eager", max_faces: int | None = None):
+                     backend: str = "auto", max_faces: int | None = None):
     """HR, RR, waveforms and quality from an RGB video and its thermal recording, or from thermal alone.
 
     ``source``: the RGB video (path or frame array) or None; ``thermal``: the thermal recording (a
