@@ -104,8 +104,15 @@ def test_live_page_end_to_end(chromium, clip, tmp_path, web_cache, record_proper
             assert plots[-1] >= 3 and plots[-1] > plots[0], f"plots did not update: {plots}"
             assert not st["warning"], st["warning"]
 
-            while b.evaluate("window.__mmrphys.status().elapsed_s") < 10.0:  # enough for the re-analysis
+            # the breathing rate's window (20 s; the first rate after 15 s) -- also enough for the re-analysis
+            rr_s = b.evaluate("window.__mmrphys.status().model.settings.windows.rr_s")
+            while b.evaluate("window.__mmrphys.status().elapsed_s") < rr_s + 1.0:
                 time.sleep(0.25)
+            st = b.evaluate("window.__mmrphys.status()")
+            rr_seen = [round(v, 1) for v in st["rrRaw"]]
+            print(f"web e2e: breathing from the {st['rrSourceLabel']}: raw RR {rr_seen} (truth {TRUE_RR})")
+            assert st["rrSource"] == ("pulse" if method == "model" else "bvp"), st["rrSource"]
+            assert rr_seen and abs(st["rr"]["bpm"] - TRUE_RR) <= 3.0, (st["rr"], rr_seen)
             b.evaluate("document.getElementById('stop').click()")
             b.evaluate("document.getElementById('export-json').click()")
             exported_json = b.wait_download(downloads, ".json")
@@ -133,7 +140,15 @@ def test_live_page_end_to_end(chromium, clip, tmp_path, web_cache, record_proper
     n = len(session["timestamps_s"])
     assert n == len(session["bvp"]) and n > 150
     assert session["timestamps_s"][-1] - session["timestamps_s"][0] > 9.0
-    assert (session["rsp"] is None) == (method == "pos")
+    # breathing: read from the pulse's modulation (the main job's source), labelled; the model's RSP
+    # output kept beside it
+    from mmrphys.web.model import page_settings
+
+    sources = page_settings()["respiration"]["sources"]
+    assert len(session["rsp"]) == n and (session["rsp_model"] is None) == (method == "pos")
+    assert session["metadata"]["respiration_source"] == sources["pulse" if method == "model" else "bvp"]
+    assert session["rates"]["respiratory_rate_source"] == ("pulse" if method == "model" else "bvp")
+    assert abs(session["rates"]["respiratory_rate_bpm"] - TRUE_RR) <= 3.0
     assert abs(session["rates"]["heart_rate_bpm"] - TRUE_HR) <= 3.0
     if method == "model":  # (POS adds to its last samples with every frame, so only the model case is exact)
         _last_rate_is_pythons(session)

@@ -31,6 +31,31 @@ differ by, with wide margins, and the measured differences are printed):
   powers equal to ~1e-13, which these generic inputs do not have.
 * Quality index: a ratio of sums of the same in-band powers, ~1e-13 relative. Bound: ``1e-9``.
 * Stitching and resampling: a few float64 operations per sample. Bound: ``1e-12 * max|x|``.
+* Breathing from the pulse (the page's RR when a model runs; ``respiration_from_bvp`` then
+  ``respiratory_rate``, and the crop pulse's POS before it):
+
+  - detrend: both solve ``(I + lam² DᵀD) trend = x`` by a Cholesky-type factorisation (LAPACK's banded
+    Cholesky vs the page's LDLᵀ); backward-stable, so the difference is ~cond·eps·max|x| with
+    cond(I + lam² DᵀD) <= 1 + 16·lam² (the spectrum of DᵀD lies in [0, 16]): 1.6e5 for lam = 100.
+    Bound: ``4 * (1 + 16 lam²) * eps * max|x|`` (1.4e-10 of max|x|).
+  - POS: per window a few sums of w = 49 terms and one ratio, then that detrend and the 1st-order
+    band-pass (cond(I - Aᵀ) of that filter, small): bounded by the two terms, ``4 * (1 + 16 lam²) *
+    eps * max|raw POS|`` plus the band-pass's floor.
+  - peak positions: the same integer peaks (a different one would need two samples equal to ~1e-12),
+    then the parabola's shift 0.5·(y0 - y2)/(y0 - 2y1 + y2): a difference dy in the filtered pulse
+    (the HR band-pass floor, 4·cond_hr·eps·max|x|, 4.4e-12·max|x|) moves it by ~dy/|y0 - 2y1 + y2|;
+    with >= 10 samples per beat (the cases: 72 bpm at 30 fps, 150 bpm at 25 fps) the curvature at a
+    peak is >= (2π/10)²·amplitude ~ 0.4·amplitude, so ~1e-11 samples. Bound: ``1e-8`` samples.
+  - respiration waveform (z-scored): the RR band-pass dominates: its floor 4·cond_rr·eps (cond_rr =
+    cond(I - Aᵀ) of the RR band-pass, 8e6 at 30 fps, order 2) relative to max|its input|, divided by
+    the sd of its output when z-scored (a modulation inside the band: max|input|/sd <= ~3; allowed
+    10), summed over the three modulations and re-z-scored (<= 3 terms, the fused sd no less than a
+    third of the weights' sum: another 9). The spline (a diagonally dominant tridiagonal system,
+    cond <= 3) and the peak shifts above add ~1e-10 relative. Bound: ``4 * cond_rr * eps * 100``
+    (7e-7 at 30 fps), a bound on the absolute difference of the z-scored waveforms.
+  - RR: one zoom step of the rate's spectrum, as for the rates above (0.02 /min for 60 s at 30 fps,
+    Welch): the waveforms differ by <= 7e-7 of their unit sd, which moves the zoomed peak's vertex by
+    far less than one step.
 """
 
 from __future__ import annotations
@@ -45,6 +70,7 @@ import numpy as np
 import pytest
 
 from mmrphys import signals
+from mmrphys.errors import InputError
 from mmrphys.signals.filters import butter_coefficients
 from mmrphys.signals.presets import get_preset
 from mmrphys.signals.spectrum import next_pow2, psd_kind
@@ -98,6 +124,30 @@ def _rate_cases():
     return cases
 
 
+def _modulated_pulse(fs, seconds, rr_bpm, hr_bpm, seed, noise=0.05):
+    """A pulse that breathing modulates three ways: amplitude (AM, ±30 %), rate (FM: the phase swings
+    ±0.5 rad, i.e. ±(rr/hr)·0.5·hr ≈ ±1.6 bpm at 15 /min) and baseline (BM), plus a little noise."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(round(seconds * fs))) / fs
+    breath = np.sin(2 * np.pi * rr_bpm / 60 * t)
+    ph = 2 * np.pi * hr_bpm / 60 * t + 0.5 * breath
+    return ((1 + 0.3 * breath) * (np.sin(ph) + 0.4 * np.sin(2 * ph + 0.7)) + 0.5 * breath
+            + noise * rng.normal(size=t.size))
+
+
+def _rgb_trace(fs, seconds, rr_bpm, hr_bpm, seed):
+    """A mean-colour trace (T, 3) whose pulse is ``_modulated_pulse``: the crop's colour as POS sees it."""
+    x = _modulated_pulse(fs, seconds, rr_bpm, hr_bpm, seed)
+    noise = np.random.default_rng(seed + 100).normal(0, 0.05, (x.size, 3))
+    return np.array([100.0, 120.0, 90.0]) + np.outer(x, [0.2, 0.8, 0.4]) + noise
+
+
+# (fs, seconds, rr_bpm, hr_bpm, seed): the task's case first (15 /min on 72 bpm, 60 s at 30 fps), the
+# page's live window (20 s), other frame rates and rates, and a clip too short to hold 4 beats.
+_RESP_CASES = [(30.0, 60, 15, 72, 50), (30.0, 20, 12, 66, 51), (29.97, 20, 18, 90, 52), (25.0, 40, 9, 58, 53),
+               (15.0, 30, 20, 100, 54), (30.0, 2, 15, 72, 55)]
+
+
 @pytest.fixture(scope="module")
 def golden():
     """Every case run once through Node; returns (cases, js_results)."""
@@ -124,6 +174,20 @@ def golden():
     t = np.cumsum(1 / 30 + 0.004 * rng.normal(size=400))
     t = np.delete(t, np.arange(3, 400, 7))  # dropped frames
     cases.append({"op": "resample", "x": np.sin(2 * np.pi * 1.3 * t).tolist(), "t": t.tolist(), "fs": 29.5})
+    resp = SETTINGS["respiration"]
+    for fs, sec, rr_bpm, hr_bpm, seed in _RESP_CASES:
+        cases.append({"op": "respiration", "x": _modulated_pulse(fs, sec, rr_bpm, hr_bpm, seed).tolist(),
+                      "fs": fs, "preset": preset, "settings": resp})
+    rgb = _rgb_trace(30.0, 20, 12, 66, 41)
+    cases.append({"op": "pos", "rgb": rgb.T.tolist(), "fs": 30.0, "settings": resp})
+    cases.append({"op": "pos-respiration", "rgb": rgb.T.tolist(), "fs": 30.0, "preset": preset,
+                  "settings": resp})
+    cases.append({"op": "detrend", "x": (_pulse(30.0, 20, 70, 42, drift=0.3) * 40).tolist(),
+                  "lam": resp["pulse"]["detrend_lambda"]})
+    for fs, hr_bpm, seed in ((30.0, 72, 43), (25.0, 150, 44)):
+        x = signals.rates.preprocess(_pulse(fs, 20, hr_bpm, seed, noise=0.1), fs, PRESET, "hr")
+        cases.append({"op": "peaks", "x": x.tolist(), "fs": fs, "max_hz": PRESET.hr_band[1],
+                      "settings": resp})
     proc = subprocess.run([NODE, "tools/golden-run.mjs"], cwd=WEBAPP, input=json.dumps({"cases": cases}),
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -210,6 +274,74 @@ def test_resampling_equals_python(golden):
     assert len(js) == ref.size and within("resampled signal, abs", np.abs(np.asarray(js) - ref).max(), 1e-12)
 
 
+def _rr_cond(fs):
+    from scipy.linalg import companion
+
+    _, a = butter_coefficients(fs, *PRESET.rr_band, order=PRESET.order)
+    return np.linalg.cond(np.eye(a.size - 1) - companion(a).T)
+
+
+def test_breathing_from_the_pulse_equals_python(golden):
+    """The page's RR when a model runs: respiration_from_bvp + respiratory_rate, in Node and in Python."""
+    eps = np.finfo(float).eps
+    results = _by_op(golden, "respiration")
+    assert len(results) == len(_RESP_CASES)
+    for (fs, sec, rr_bpm, _hr, _seed), (c, js) in zip(_RESP_CASES, results):
+        x = np.asarray(c["x"])
+        try:
+            ref = signals.respiration_from_bvp(x, fs, preset=PRESET)
+        except InputError:
+            assert "error" in js and "beats" in js["error"], js  # both refuse the 2 s clip
+            continue
+        rr_ref = signals.respiratory_rate(ref, fs, preset=PRESET)
+        assert "error" not in js, js
+        bound = 4 * _rr_cond(fs) * eps * 100
+        err = np.abs(np.asarray(js["rsp"]) - ref).max()
+        assert within(f"respiration from the pulse fs {fs} {sec} s, abs (z-scored)", err, bound), (fs, err)
+        tol = _zoom_step_bpm(x.size, fs)
+        assert within(f"RR from the pulse fs {fs} {sec} s, /min", abs(js["rr"] - rr_ref), tol), (
+            fs, js["rr"], rr_ref, tol)
+        assert abs(js["rr"] - rr_bpm) < 1.0, (fs, sec, rr_bpm, js["rr"])  # the truth, within 1 /min
+        print(f"\nRR from the pulse, {sec} s at {fs} fps, truth {rr_bpm}: page {js['rr']:.4f}, Python "
+              f"{rr_ref:.4f} /min (bound {tol:.3f}); waveform difference {err:.1e} (bound {bound:.1e})",
+              end="")
+    assert "error" in results[-1][1]  # the refused case was reached
+
+
+def test_crop_pulse_equals_python(golden):
+    """The pulse the page reads breathing from: POS (with its detrend and band-pass), and its peaks."""
+    from mmrphys.signals.filters import detrend
+    from mmrphys.signals.rates import detect_peaks
+    from mmrphys.signals.unsupervised import get_method
+
+    eps = np.finfo(float).eps
+    (c, js), = _by_op(golden, "detrend")
+    x, lam = np.asarray(c["x"]), c["lam"]
+    bound = 4 * (1 + 16 * lam**2) * eps * np.abs(x).max()
+    assert within("detrend, abs", np.abs(np.asarray(js) - detrend(x, lam)).max(), bound)
+
+    (c, js), = _by_op(golden, "pos")
+    rgb = np.asarray(c["rgb"]).T
+    ref = get_method("pos")(rgb, c["fs"])
+    from mmrphys.signals.unsupervised.pos import pos_raw
+
+    scale = np.abs(pos_raw(rgb, c["fs"])).max()
+    bound = 4 * (1 + 16 * lam**2) * eps * scale + 1e-12 * scale
+    assert np.abs(ref).max() > 0.1 * scale  # a pulse came through
+    assert within("POS pulse, abs", np.abs(np.asarray(js) - ref).max(), bound)
+
+    (c, js), = _by_op(golden, "pos-respiration")
+    rsp = signals.respiration_from_bvp(ref, c["fs"], preset=PRESET)
+    rr_ref = signals.respiratory_rate(rsp, c["fs"], preset=PRESET)
+    assert within("RR from the POS pulse, /min", abs(js["rr"] - rr_ref), _zoom_step_bpm(rsp.size, c["fs"]))
+    assert abs(rr_ref - 12) < 1.0, rr_ref
+
+    for c, js in _by_op(golden, "peaks"):
+        ref = detect_peaks(np.asarray(c["x"]), c["fs"], max_hz=c["max_hz"], refine=True)
+        assert len(js) == ref.size > 20
+        assert within(f"peak positions fs {c['fs']}, samples", np.abs(np.asarray(js) - ref).max(), 1e-8)
+
+
 def test_page_settings_come_from_the_python_package():
     from importlib import import_module
 
@@ -235,6 +367,18 @@ def test_page_settings_come_from_the_python_package():
     assert model.DEFAULT_FRAMES == MMRPhys.window_frames
     assert model.STRIDE == round((MMRPhys.window_frames - 1) * (1 - estimators.MODEL_WINDOW_OVERLAP))
     assert model.WebModel(available=False).to_dict()["settings"] == s
+    # Breathing: the main job's source and the constants of the computation it uses.
+    from mmrphys.signals import rates, respiration
+
+    pos = import_module("mmrphys.signals.unsupervised.pos")  # (also the name of a function)
+    r = s["respiration"]
+    assert r["rr_from"] == estimators.DEFAULT_RR_FROM == "pulse"
+    assert r["pulse"] == {"window_s": pos.WINDOW_S, "band_hz": list(pos.BAND_HZ), "order": pos.BAND_ORDER,
+                          "detrend_lambda": pos.DETREND_LAMBDA, "crop_border": estimators.PULSE_CROP_BORDER}
+    assert (r["modulation"]["min_beats"], r["modulation"]["fusion_half_width_hz"]) == (
+        respiration.MIN_BEATS, respiration.FUSION_HALF_WIDTH_HZ)
+    assert r["modulation"]["peak_min_spacing"] == rates.PEAK_MIN_SPACING
+    assert r["sources"]["pulse"] == pipeline.RSP_FROM_CROP_PULSE
 
 
 def test_page_has_no_copies_of_the_settings():

@@ -390,16 +390,15 @@ export function rate(x, fs, preset, kind) {
 }
 
 /**
- * Quality index in [0, 1] (mmrphys.signals.signal_quality): after the preset's band-pass, the share
- * of in-band periodogram power within halfWidthHz of the peak (and of its 2nd harmonic for 'hr'),
- * rescaled so that a flat spectrum scores 0 and a pure tone 1. NaN when too short.
+ * Quality index of an already filtered signal (mmrphys.signals.quality.spectral_concentration): the
+ * share of in-band periodogram power within halfWidthHz of the peak (and of its 2nd harmonic when
+ * `harmonic`, the peak then chosen by the harmonic check), rescaled so that a flat spectrum scores 0
+ * and a pure tone 1; 0 for a constant signal.
  */
-export function signalQuality(x, fs, preset, kind, halfWidthHz) {
-  if (x.length < minSamples(preset)) return NaN;
-  const y = preprocess(x, fs, preset, kind);
+export function spectralConcentration(y, fs, band, halfWidthHz, harmonic, preset) {
   if (isConstant(y)) return 0;
   const { freqs, pxx } = spectrum(y, fs, 'periodogram');
-  const [lo, hi] = presetBand(preset, kind);
+  const [lo, hi] = band;
   const fb = [];
   const pb = [];
   for (let i = 0; i < freqs.length; i++) {
@@ -412,7 +411,6 @@ export function signalQuality(x, fs, preset, kind, halfWidthHz) {
   if (pb.length < 2 || total <= 0) return 0;
   let k = 0;
   for (let i = 1; i < pb.length; i++) if (pb[i] > pb[k]) k = i;
-  const harmonic = kind === 'hr';
   if (harmonic) k = subharmonicBin(fb, pb, pb.map((_, i) => i), k, preset.subharmonic_ratio, preset.subharmonic_floor);
   let near = 0;
   let count = 0;
@@ -425,6 +423,16 @@ export function signalQuality(x, fs, preset, kind, halfWidthHz) {
   const r0 = count / fb.length;
   if (r0 >= 1) return 0;
   return Math.min(1, Math.max(0, (near / total - r0) / (1 - r0)));
+}
+
+/**
+ * Quality index in [0, 1] (mmrphys.signals.signal_quality): the preset's band-pass, then
+ * spectralConcentration (with the harmonic for 'hr'). NaN when too short.
+ */
+export function signalQuality(x, fs, preset, kind, halfWidthHz) {
+  if (x.length < minSamples(preset)) return NaN;
+  const y = preprocess(x, fs, preset, kind);
+  return spectralConcentration(y, fs, presetBand(preset, kind), halfWidthHz, kind === 'hr', preset);
 }
 
 /** Label of a quality index with the server's thresholds {good, fair}: 'good' | 'fair' | 'poor' | 'none'. */
@@ -459,6 +467,315 @@ export function median(values) {
   const s = [...values].sort((a, b) => a - b);
   const m = s.length >> 1;
   return s.length % 2 ? s[m] : 0.5 * (s[m - 1] + s[m]);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Breathing from a pulse (mmrphys.signals.respiration.respiration_from_bvp) and the pulse it is read
+// from when a model runs: POS on the mean colour of the central part of the model's crops, as the
+// main job's ModelEstimator(rr_from="pulse") computes it (mmrphys.signals.unsupervised.pos). Every
+// constant (POS window, detrend, band; peak spacing and prominence; fewest beats; the fusion's
+// window) comes from /api/model.json settings.respiration. tests/web/test_web_dsp.py compares these
+// functions with the Python ones on the same arrays.
+// ---------------------------------------------------------------------------------------------------
+
+/**
+ * Smoothness-priors detrend (mmrphys.signals.filters.detrend): x - (I + lam^2 D^T D)^-1 x with D the
+ * second difference, the symmetric pentadiagonal system solved by an LDL^T factorisation in O(n).
+ */
+export function detrend(x, lam) {
+  const n = x.length;
+  if (n < 3) throw new Error(`detrend input: ${n} samples, need at least 3`);
+  const l2 = lam * lam;
+  // bands of I + lam^2 D^T D: a0 (diagonal), a1 (first off-diagonal), a2 (second)
+  const a0 = new Float64Array(n).fill(1);
+  const a1 = new Float64Array(n);
+  const a2 = new Float64Array(n);
+  const dr = [1, -2, 1];
+  for (let r = 0; r + 2 < n; r++) {
+    for (let i = 0; i < 3; i++) {
+      a0[r + i] += l2 * dr[i] * dr[i];
+      if (i < 2) a1[r + i] += l2 * dr[i] * dr[i + 1];
+    }
+    a2[r] += l2 * dr[0] * dr[2];
+  }
+  const d = new Float64Array(n);
+  const e1 = new Float64Array(n); // L[i+1][i]
+  const e2 = new Float64Array(n); // L[i+2][i]
+  for (let i = 0; i < n; i++) {
+    let di = a0[i];
+    if (i >= 1) di -= e1[i - 1] * e1[i - 1] * d[i - 1];
+    if (i >= 2) di -= e2[i - 2] * e2[i - 2] * d[i - 2];
+    d[i] = di;
+    if (i + 1 < n) e1[i] = (a1[i] - (i >= 1 ? e2[i - 1] * e1[i - 1] * d[i - 1] : 0)) / di;
+    if (i + 2 < n) e2[i] = a2[i] / di;
+  }
+  const y = new Float64Array(n);
+  for (let i = 0; i < n; i++) y[i] = x[i] - (i >= 1 ? e1[i - 1] * y[i - 1] : 0) - (i >= 2 ? e2[i - 2] * y[i - 2] : 0);
+  const trend = new Float64Array(n);
+  for (let i = n - 1; i >= 0; i--) {
+    trend[i] = y[i] / d[i] - (i + 1 < n ? e1[i] * trend[i + 1] : 0) - (i + 2 < n ? e2[i] * trend[i + 2] : 0);
+  }
+  return Float64Array.from(x, (v, i) => v - trend[i]);
+}
+
+/**
+ * POS with the toolbox's post-steps (mmrphys.signals.unsupervised.pos): windows [m, m + w) for
+ * m = 0 .. n - w - 1, w = ceil(window_s * fs), of the temporally normalised colour projected on
+ * (G - B, G + B - 2R), h = S1 + (sd1 / sd2) S2 zero-meaned and overlap-added; then the detrend and
+ * a Butterworth band-pass (filtfilt). `rgb`: [r, g, b] arrays of equal length; `pulse`:
+ * settings.respiration.pulse. Throws when too short or a channel mean is not positive.
+ */
+export function posPulse(rgb, fs, pulse) {
+  const [r, g, b] = rgb;
+  const n = r.length;
+  const w = Math.ceil(pulse.window_s * fs);
+  if (n <= w) throw new Error(`pos: ${n} frames, need more than one ${pulse.window_s} s window (${w} frames)`);
+  const out = new Float64Array(n);
+  const s1 = new Float64Array(w);
+  const s2 = new Float64Array(w);
+  for (let m = 0; m < n - w; m++) {
+    let mr = 0;
+    let mg = 0;
+    let mb = 0;
+    for (let j = m; j < m + w; j++) {
+      mr += r[j];
+      mg += g[j];
+      mb += b[j];
+    }
+    mr /= w;
+    mg /= w;
+    mb /= w;
+    if (!(mr > 0 && mg > 0 && mb > 0)) throw new Error('pos: a window has a zero channel mean');
+    for (let j = 0; j < w; j++) {
+      const cr = r[m + j] / mr;
+      const cg = g[m + j] / mg;
+      const cb = b[m + j] / mb;
+      s1[j] = cg - cb;
+      s2[j] = -2 * cr + cg + cb;
+    }
+    const sd1 = meanStd(s1)[1];
+    const sd2 = meanStd(s2)[1];
+    const ratio = sd2 > 0 ? sd1 / sd2 : 0;
+    let hm = 0;
+    for (let j = 0; j < w; j++) hm += s1[j] + ratio * s2[j];
+    hm /= w;
+    for (let j = 0; j < w; j++) out[m + j] += s1[j] + ratio * s2[j] - hm;
+  }
+  return bandpass(detrend(out, pulse.detrend_lambda), fs, pulse.band_hz[0], pulse.band_hz[1], pulse.order);
+}
+
+/** numpy.percentile(values, q) with its default (linear) interpolation. */
+export function percentile(values, q) {
+  const s = Float64Array.from(values).sort();
+  const v = (q / 100) * (s.length - 1);
+  const lo = Math.floor(v);
+  const hi = Math.min(lo + 1, s.length - 1);
+  const t = v - lo;
+  const diff = s[hi] - s[lo];
+  return t >= 0.5 ? s[hi] - diff * (1 - t) : s[lo] + diff * t; // numpy's _lerp
+}
+
+/** scipy.signal.find_peaks(x, distance=distance, prominence=0): {peaks, prominences}. */
+export function findPeaks(x, distance) {
+  const n = x.length;
+  let peaks = [];
+  for (let i = 1; i < n - 1; i++) {
+    if (x[i - 1] < x[i]) {
+      let ahead = i + 1;
+      while (ahead < n - 1 && x[ahead] === x[i]) ahead++;
+      if (x[ahead] < x[i]) {
+        peaks.push((i + ahead - 1) >> 1); // the middle of a plateau
+        i = ahead;
+      }
+    }
+  }
+  if (distance > 1 && peaks.length > 1) {
+    const dist = Math.ceil(distance);
+    const keep = peaks.map(() => true);
+    const order = peaks.map((_, i) => i).sort((a, b) => x[peaks[a]] - x[peaks[b]] || a - b);
+    for (let o = order.length - 1; o >= 0; o--) {
+      const j = order[o];
+      if (!keep[j]) continue;
+      for (let k = j - 1; k >= 0 && peaks[j] - peaks[k] < dist; k--) keep[k] = false;
+      for (let k = j + 1; k < peaks.length && peaks[k] - peaks[j] < dist; k++) keep[k] = false;
+    }
+    peaks = peaks.filter((_, i) => keep[i]);
+  }
+  const prominences = peaks.map((p) => {
+    let left = x[p];
+    for (let i = p; i >= 0 && x[i] <= x[p]; i--) if (x[i] < left) left = x[i];
+    let right = x[p];
+    for (let i = p; i < n && x[i] <= x[p]; i++) if (x[i] < right) right = x[i];
+    return x[p] - Math.max(left, right);
+  });
+  return { peaks, prominences };
+}
+
+/**
+ * Peak positions (samples, fractional) of a filtered waveform (mmrphys.signals.rates.detect_peaks
+ * with refine=True): at least peak_min_spacing of the shortest period allowed by maxHz apart, a
+ * prominence of at least peak_min_prominence of the peak_prominence_percentile-th percentile one,
+ * positions refined by a parabola through the top three samples. `mod`: settings.respiration.modulation.
+ */
+export function detectPeaks(x, fs, maxHz, mod) {
+  const distance = Math.max(1, Math.trunc((mod.peak_min_spacing * fs) / maxHz));
+  const { peaks, prominences } = findPeaks(x, distance);
+  if (!peaks.length) return new Float64Array(0);
+  const floor = mod.peak_min_prominence * percentile(prominences, mod.peak_prominence_percentile);
+  const kept = peaks.filter((_, i) => prominences[i] >= floor);
+  return Float64Array.from(kept, (p) => {
+    if (p <= 0 || p >= x.length - 1) return p;
+    const [y0, y1, y2] = [x[p - 1], x[p], x[p + 1]];
+    const den = y0 - 2 * y1 + y2;
+    const shift = den < 0 ? (0.5 * (y0 - y2)) / den : 0;
+    return p + Math.min(0.5, Math.max(-0.5, shift));
+  });
+}
+
+/** numpy.interp(pos, arange(x.length), x) at one fractional sample position. */
+function valueAt(x, pos) {
+  if (pos <= 0) return x[0];
+  if (pos >= x.length - 1) return x[x.length - 1];
+  const i = Math.floor(pos);
+  return x[i] + (pos - i) * (x[i + 1] - x[i]);
+}
+
+/**
+ * scipy.interpolate.interp1d(t, v, kind='cubic' (4+ points, else 'linear'), bounds_error=False,
+ * fill_value=(v[0], v[-1])) evaluated at i / fs, i = 0 .. n-1. The cubic is scipy's not-a-knot
+ * spline, solved here for its second derivatives M: the not-a-knot conditions (third derivative
+ * continuous at t[1] and t[-2]) express M[0] and M[-1] through their neighbours, which leaves a
+ * strictly diagonally dominant tridiagonal system for M[1..-2] (no pivoting needed).
+ */
+export function splineToGrid(t, v, n, fs) {
+  const m = t.length;
+  const out = new Float64Array(n);
+  const M = new Float64Array(m);
+  const cubic = m >= 4;
+  if (cubic) {
+    const h = Float64Array.from({ length: m - 1 }, (_, i) => t[i + 1] - t[i]);
+    const k = m - 2; // unknowns M[1..m-2]
+    const sub = new Float64Array(k);
+    const dia = new Float64Array(k);
+    const sup = new Float64Array(k);
+    const rhs = new Float64Array(k);
+    for (let j = 0; j < k; j++) {
+      const i = j + 1;
+      sub[j] = h[i - 1];
+      dia[j] = 2 * (h[i - 1] + h[i]);
+      sup[j] = h[i];
+      rhs[j] = 6 * ((v[i + 1] - v[i]) / h[i] - (v[i] - v[i - 1]) / h[i - 1]);
+    }
+    // M[0] = ((h0 + h1) M[1] - h0 M[2]) / h1 into the first row
+    dia[0] += (h[0] * (h[0] + h[1])) / h[1];
+    sup[0] -= (h[0] * h[0]) / h[1];
+    // M[m-1] = ((h[m-3] + h[m-2]) M[m-2] - h[m-2] M[m-3]) / h[m-3] into the last row
+    const ha = h[m - 3];
+    const hb = h[m - 2];
+    dia[k - 1] += (hb * (ha + hb)) / ha;
+    sub[k - 1] -= (hb * hb) / ha;
+    for (let j = 1; j < k; j++) {
+      const f = sub[j] / dia[j - 1];
+      dia[j] -= f * sup[j - 1];
+      rhs[j] -= f * rhs[j - 1];
+    }
+    M[k] = rhs[k - 1] / dia[k - 1];
+    for (let j = k - 2; j >= 0; j--) M[j + 1] = (rhs[j] - sup[j] * M[j + 2]) / dia[j];
+    M[0] = ((h[0] + h[1]) * M[1] - h[0] * M[2]) / h[1];
+    M[m - 1] = ((ha + hb) * M[m - 2] - hb * M[m - 3]) / ha;
+  }
+  let s = 0;
+  for (let i = 0; i < n; i++) {
+    const x = i / fs;
+    if (x < t[0]) out[i] = v[0];
+    else if (x > t[m - 1]) out[i] = v[m - 1];
+    else {
+      while (s < m - 2 && x > t[s + 1]) s++;
+      const hh = t[s + 1] - t[s];
+      const a = t[s + 1] - x;
+      const b = x - t[s];
+      out[i] = cubic
+        ? (M[s] * a * a * a + M[s + 1] * b * b * b) / (6 * hh) + (v[s] / hh - (M[s] * hh) / 6) * a
+          + (v[s + 1] / hh - (M[s + 1] * hh) / 6) * b
+        : v[s] + (b / hh) * (v[s + 1] - v[s]);
+    }
+  }
+  return out;
+}
+
+function zscore(x) {
+  const [m, sd] = meanStd(x);
+  return sd > 0 ? Float64Array.from(x, (v) => (v - m) / sd) : new Float64Array(x.length);
+}
+
+/**
+ * The breathing modulations of a pulse (mmrphys.signals.respiration.bvp_modulations): beat amplitude
+ * (AM), inter-beat interval (FM) and baseline (BM), each on the sample grid, band-passed to the
+ * preset's RR band and z-scored. Throws when the pulse is constant, too short or has too few beats.
+ */
+export function bvpModulations(bvp, fs, preset, mod) {
+  const raw = Float64Array.from(bvp);
+  if (raw.length < minSamples(preset)) throw new Error(`bvp: ${raw.length} samples, need at least ${minSamples(preset)}`);
+  if (isConstant(raw)) throw new Error('bvp is constant: no beats to derive respiration from');
+  const pulse = preprocess(raw, fs, preset, 'hr');
+  const hi = preset.hr_band[1];
+  const peaks = detectPeaks(pulse, fs, hi, mod);
+  const troughs = detectPeaks(pulse.map((v) => -v), fs, hi, mod);
+  if (peaks.length < mod.min_beats || troughs.length < mod.min_troughs) {
+    throw new Error(`bvp: only ${peaks.length} beats found, need at least ${mod.min_beats} to derive respiration`);
+  }
+  const pk = [];
+  const tr = [];
+  let j = 0;
+  for (const p of peaks) {
+    while (j < troughs.length && troughs[j] < p) j++; // the last trough before the peak: troughs[j - 1]
+    if (j > 0) {
+      pk.push(p);
+      tr.push(troughs[j - 1]);
+    }
+  }
+  if (pk.length < mod.min_beats) throw new Error(`bvp: only ${pk.length} complete beats found, need at least ${mod.min_beats}`);
+  const tPk = pk.map((p) => p / fs);
+  const series = {
+    am: [tPk, pk.map((p, i) => valueAt(pulse, p) - valueAt(pulse, tr[i]))],
+    fm: [tPk.slice(1), tPk.slice(1).map((tt, i) => tt - tPk[i])],
+    bm: [tPk, pk.map((p, i) => (valueAt(raw, p) + valueAt(raw, tr[i])) / 2)],
+  };
+  const [lo, hiRr] = preset.rr_band;
+  const out = {};
+  for (const [name, [t, v]] of Object.entries(series)) {
+    const grid = splineToGrid(t, v, raw.length, fs);
+    if (isConstant(grid)) {
+      out[name] = new Float64Array(raw.length);
+      continue;
+    }
+    const m = meanStd(grid)[0];
+    out[name] = zscore(bandpass(grid.map((x) => x - m), fs, lo, hiRr, preset.order));
+  }
+  return out;
+}
+
+/**
+ * A respiration waveform from a pulse (mmrphys.signals.respiration.respiration_from_bvp, method
+ * "fused"): the three modulations, each weighted by its quality index (the spectral concentration in
+ * the RR band within fusion_half_width_hz, no harmonic), sign-aligned to the best one, summed and
+ * z-scored. Feed it to rate(..., 'rr'). Throws as bvpModulations.
+ */
+export function respirationFromBvp(bvp, fs, preset, mod) {
+  const mods = bvpModulations(bvp, fs, preset, mod);
+  const names = Object.keys(mods);
+  const q = {};
+  for (const m of names) q[m] = spectralConcentration(mods[m], fs, preset.rr_band, mod.fusion_half_width_hz, false, preset);
+  let best = names[0];
+  for (const m of names) if (q[m] > q[best]) best = m;
+  const fused = new Float64Array(mods[best].length);
+  for (const m of names) {
+    let dot = 0;
+    for (let i = 0; i < fused.length; i++) dot += mods[m][i] * mods[best][i];
+    const sign = dot >= 0 ? 1 : -1;
+    for (let i = 0; i < fused.length; i++) fused[i] += q[m] * sign * mods[m][i];
+  }
+  return zscore(fused);
 }
 
 /**

@@ -1,10 +1,16 @@
 // Inference worker: keeps the cropped face frames, runs the ONNX model with onnxruntime-web on sliding
 // windows (or POS when no model is available), stitches the outputs and computes HR/RR.
+// Breathing comes from where the Python main job takes it (settings.respiration.rr_from): with a model,
+// by default the breathing modulation of a POS pulse on the central part of the model's own crops
+// (mmrphys.vitals.estimators, rr_from="pulse"); the model's RSP output is kept and exported as
+// rsp_model. Without a model (POS fallback): the modulation of the POS pulse itself, as the main job
+// does for POS.
 // Messages in:  init {model, fs}, frame {rgba, t}, reset, export
 // Messages out: ready {method, backend}, update {...}, session {...}, error {message}
 import * as ort from 'ort-runtime';
 import {
-  PosTracker, Stitcher, bandpass, median, minSamples, presetBand, qualityLabel, rate, resampleUniform, signalQuality,
+  PosTracker, Stitcher, bandpass, median, minSamples, posPulse, presetBand, qualityLabel, rate, resampleUniform,
+  respirationFromBvp, signalQuality,
 } from './dsp.js';
 
 const MAX_SECONDS = 30 * 60; // a session keeps at most 30 min (then it stops growing)
@@ -28,6 +34,9 @@ let busy = false;
 let bvp = null;
 let rsp = null;
 let pos = null;
+let pulseRgb = null; // Float64Array (capacity * 3): per frame, the mean colour the breathing's pulse uses
+let rrSource = 'bvp'; // 'pulse' (crop pulse, model runs), 'model' (its RSP output), 'bvp' (POS fallback)
+let rspShown = null; // the last respiration waveform the breathing rate was read from (crop pulse)
 let inferMs = [];
 let windows = 0;
 const hrHistory = [];
@@ -46,6 +55,8 @@ function reset() {
   bvp = new Stitcher(capacity);
   rsp = new Stitcher(capacity);
   pos = new PosTracker(30, capacity);
+  pulseRgb = new Float64Array(capacity * 3);
+  rspShown = null;
   inferMs = [];
   windows = 0;
   hrHistory.length = 0;
@@ -61,7 +72,9 @@ async function init(model) {
   if (!model.available) {
     method = 'pos';
     backend = 'js';
-    postMessage({ type: 'ready', method, backend, note: model.reason || 'no model' });
+    rrSource = 'bvp';
+    postMessage({ type: 'ready', method, backend, note: model.reason || 'no model', rrSource,
+      rrSourceLabel: settings.respiration.sources[rrSource] });
     return;
   }
   ort.env.wasm.numThreads = 1; // threads need cross-origin isolation and buy little on small CPUs
@@ -87,11 +100,18 @@ async function init(model) {
     });
     backend = providers[0];
     method = 'model';
-    postMessage({ type: 'ready', method, backend, inputs: session.inputNames, outputs: session.outputNames });
+    const hasRsp = session.outputNames.some((n) => /rsp|resp/i.test(n)) || session.outputNames.length > 1;
+    rrSource = settings.respiration.rr_from === 'model' && hasRsp ? 'model' : 'pulse';
+    postMessage({
+      type: 'ready', method, backend, inputs: session.inputNames, outputs: session.outputNames, rrSource,
+      rrSourceLabel: settings.respiration.sources[rrSource],
+    });
   } catch (err) {
     method = 'pos';
     backend = 'js';
-    postMessage({ type: 'ready', method, backend, note: `model failed to load: ${err.message || err}` });
+    rrSource = 'bvp';
+    postMessage({ type: 'ready', method, backend, note: `model failed to load: ${err.message || err}`, rrSource,
+      rrSourceLabel: settings.respiration.sources[rrSource] });
   }
 }
 
@@ -117,6 +137,10 @@ function onFrame(rgba, t) {
   }
   times[count] = t;
   frames.push(rgb);
+  const [pr, pg, pb] = rrSource === 'pulse' ? centreMean(rgba, size) : [r / n, g / n, b / n];
+  pulseRgb[3 * count] = pr;
+  pulseRgb[3 * count + 1] = pg;
+  pulseRgb[3 * count + 2] = pb;
   count++;
   pos.push(r / n, g / n, b / n);
   // Keep only what the next windows can need.
@@ -130,6 +154,43 @@ function onFrame(rgba, t) {
     if (count % 15 === 0) publish();
   } else {
     schedule();
+  }
+}
+
+/**
+ * Mean colour of the crop's centre: the main job's pulse for the breathing rate leaves out
+ * settings.respiration.pulse.crop_border of the side at each edge (the central 7/9 of a 9-px crop).
+ */
+function centreMean(rgba, size) {
+  const m = Math.round(size * settings.respiration.pulse.crop_border);
+  let r = 0;
+  let g = 0;
+  let b = 0;
+  for (let y = m; y < size - m; y++) {
+    for (let x = m; x < size - m; x++) {
+      const i = 4 * (y * size + x);
+      r += rgba[i];
+      g += rgba[i + 1];
+      b += rgba[i + 2];
+    }
+  }
+  const k = (size - 2 * m) ** 2 || 1;
+  return [r / k, g / k, b / k];
+}
+
+/**
+ * Respiration from the pulse's breathing modulation over frames [from, to): their mean colours
+ * resampled onto a uniform grid at fs, POS with its detrend and band-pass (the main job's pulse), then
+ * mmrphys.signals.respiration_from_bvp. Null when too short or with too few clear beats.
+ */
+function pulseRespiration(from, to, fs) {
+  const t = times.subarray(from, to);
+  const channel = (c) => resampleUniform(Float64Array.from({ length: to - from }, (_, i) => pulseRgb[3 * (from + i) + c]), t, fs);
+  try {
+    const pulse = posPulse([channel(0), channel(1), channel(2)], fs, settings.respiration.pulse);
+    return respirationFromBvp(pulse, fs, settings.preset, settings.respiration.modulation);
+  } catch {
+    return null; // too short, a zero channel, or too few clear beats: no breathing rate (as Python)
   }
 }
 
@@ -205,7 +266,27 @@ function rateOf(signal, end, kind, recent, history, sampleOffset) {
   const n = Math.min(end - sampleOffset, Math.round(settings.windows[`${kind}_s`] * fs));
   if (n < settings.windows[`${kind}_min_s`] * fs) return NO_RATE;
   const seg = signal.subarray(signal.length - n);
-  const uniform = resampleUniform(seg, times.subarray(end - n, end), fs);
+  return rateOfUniform(resampleUniform(seg, times.subarray(end - n, end), fs), fs, end, kind, recent, history);
+}
+
+/**
+ * The breathing rate from the pulse's modulation (rrSource 'pulse' or 'bvp'): over the last rr_s
+ * seconds of frames, as the main job's live reading does it (its crop pulse's last window, then
+ * respiration_from_bvp and respiratory_rate). Its quality index is capped by the heart rate's, as the
+ * main job caps the confidence: a breathing modulation is no clearer than the pulse it is read from.
+ */
+function breathingFromPulse(hr) {
+  const end = count;
+  const fs = fsOf(Math.max(0, end - 60), end);
+  const n = Math.min(end, Math.round(settings.windows.rr_s * fs));
+  if (n < settings.windows.rr_min_s * fs) return NO_RATE;
+  const rsp = pulseRespiration(end - n, end, fs);
+  rspShown = rsp;
+  if (!rsp) return NO_RATE;
+  return rateOfUniform(rsp, fs, end, 'rr', rrRecent, rrHistory, hr.index);
+}
+
+function rateOfUniform(uniform, fs, end, kind, recent, history, cap = NaN) {
   let bpm;
   let index;
   try {
@@ -215,12 +296,13 @@ function rateOf(signal, end, kind, recent, history, sampleOffset) {
     return NO_RATE; // e.g. a frame rate too low for the band (fs / 2 below its upper edge)
   }
   if (!Number.isFinite(bpm)) return NO_RATE;
+  if (Number.isFinite(cap)) index = Math.min(index, cap);
   recent.push(bpm);
   if (recent.length > 5) recent.shift();
   const shown = median(recent);
   const q = qualityLabel(index, settings.quality);
   history.push({ t_s: times[end - 1], bpm: shown, raw_bpm: bpm, quality_index: index, quality: q });
-  return { bpm: shown, index, quality: q };
+  return { bpm: shown, raw_bpm: bpm, index, quality: q };
 }
 
 function currentSignals() {
@@ -233,6 +315,32 @@ function currentSignals() {
   return { start, end, bvp: bvp.values(start), rsp: rsp.end > 0 ? rsp.values(start) : null };
 }
 
+/** The last `s` seconds of an already filtered waveform (the respiration from the pulse), for the plot. */
+function shownTail(x, s, fs) {
+  if (!x) return null;
+  return Float32Array.from(x.subarray(Math.max(0, x.length - Math.round(s * fs))));
+}
+
+/**
+ * The whole session's respiration from the pulse (as the main job's finish: respiration_from_bvp on
+ * the pulse of the whole segment) at the exported samples' times; null under rr_min_s or without
+ * clear beats.
+ */
+function sessionPulseRespiration(start, end) {
+  const fs = fsOf(0, count);
+  if (count < 2 || times[count - 1] - times[0] < settings.windows.rr_min_s) return null;
+  const rsp = pulseRespiration(0, count, fs);
+  if (!rsp) return null;
+  const out = new Array(end - start);
+  for (let k = start; k < end; k++) {
+    const at = (times[k] - times[0]) * fs; // the uniform grid starts at the first frame
+    const i = Math.min(rsp.length - 2, Math.max(0, Math.floor(at)));
+    const a = Math.min(1, Math.max(0, at - i));
+    out[k - start] = rsp[i] + a * (rsp[i + 1] - rsp[i]);
+  }
+  return out;
+}
+
 function publish(ms, len) {
   const sig = currentSignals();
   const { start, end } = sig;
@@ -240,7 +348,8 @@ function publish(ms, len) {
   let rr = NO_RATE;
   if (end - start > 8) {
     hr = rateOf(sig.bvp, end, 'hr', hrRecent, hrHistory, start);
-    if (sig.rsp) rr = rateOf(sig.rsp, end, 'rr', rrRecent, rrHistory, start);
+    if (rrSource !== 'model') rr = breathingFromPulse(hr);
+    else if (sig.rsp) rr = rateOf(sig.rsp, end, 'rr', rrRecent, rrHistory, start);
   }
   // Display: the last 10 s of BVP and 20 s of respiration, with the preset's band-pass.
   const fs = fsOf(Math.max(start, end - 60), end);
@@ -269,13 +378,15 @@ function publish(ms, len) {
     hr,
     rr,
     bvpTail: tail(sig.bvp, PLOT_SECONDS.hr, 'hr'),
-    rspTail: tail(sig.rsp, PLOT_SECONDS.rr, 'rr'),
+    rspTail: rrSource === 'model' ? tail(sig.rsp, PLOT_SECONDS.rr, 'rr') : shownTail(rspShown, PLOT_SECONDS.rr, fs),
+    rrSource,
   });
 }
 
 function exportSession() {
   const sig = currentSignals();
   const { start, end } = sig;
+  const modelRsp = sig.rsp ? Array.from(sig.rsp.subarray(0, end - start)) : null;
   const t = Array.from(times.subarray(start, end));
   postMessage({
     type: 'session',
@@ -285,7 +396,11 @@ function exportSession() {
     fs: fsOf(start, end),
     timestamps_s: t,
     bvp: Array.from(sig.bvp),
-    rsp: sig.rsp ? Array.from(sig.rsp.subarray(0, end - start)) : null,
+    // the waveform the breathing rate is read from, and the model's RSP output beside it
+    rsp: rrSource === 'model' ? modelRsp : sessionPulseRespiration(start, end),
+    rsp_model: modelRsp,
+    rr_source: rrSource,
+    respiration_source: settings.respiration.sources[rrSource],
     heart_rate_history: hrHistory.slice(),
     respiratory_rate_history: rrHistory.slice(),
     infer_ms: inferMs.slice(),

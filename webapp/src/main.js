@@ -16,6 +16,9 @@ const app = {
   model: null,
   method: 'loading',
   backend: '',
+  rrRaw: [], // the raw breathing rates of the updates (status(), for tests)
+  rrSource: null, // where the breathing rate comes from: 'pulse' | 'model' | 'bvp' (see infer-worker.js)
+  rrSourceLabel: '',
   running: false,
   source: 'camera',
   sourceLabel: '',
@@ -64,7 +67,7 @@ function setMethodLabel() {
     el.textContent = `Method: ${app.model.label} (onnxruntime-web, ${app.backend})`;
     el.className = 'method';
   } else if (app.method === 'pos') {
-    el.textContent = `Method: POS fallback (classic rPPG, no model: ${app.model?.reason || 'model missing'}); breathing rate unavailable`;
+    el.textContent = `Method: POS fallback (classic rPPG, no model: ${app.model?.reason || 'model missing'}); breathing from the pulse's modulation`;
     el.className = 'method fallback';
   } else {
     el.textContent = app.method;
@@ -97,6 +100,9 @@ inferWorker.onmessage = (ev) => {
   if (msg.type === 'ready') {
     app.method = msg.method;
     app.backend = msg.backend;
+    app.rrSource = msg.rrSource;
+    app.rrSourceLabel = msg.rrSourceLabel;
+    $('rr-src').textContent = msg.rrSourceLabel ? `from the ${msg.rrSourceLabel}` : '';
     if (msg.note && app.model) app.model.reason = app.model.reason || msg.note;
     setMethodLabel();
   } else if (msg.type === 'update') {
@@ -105,6 +111,7 @@ inferWorker.onmessage = (ev) => {
       app.inferMs.push(msg.inferMs);
       app.inferFrames.push(msg.inferFrames);
     }
+    if (Number.isFinite(msg.rr.raw_bpm)) app.rrRaw.push(msg.rr.raw_bpm);
     showVitals(msg);
   } else if (msg.type === 'session') {
     finishExport(msg);
@@ -273,19 +280,16 @@ function fmtRate(r) {
 
 function showVitals(msg) {
   $('hr').textContent = fmtRate(msg.hr);
-  $('rr').textContent = msg.method === 'pos' ? 'n/a' : fmtRate(msg.rr);
+  $('rr').textContent = fmtRate(msg.rr);
   const q = (el, r) => {
     el.className = `quality q-${r.quality}`;
     el.textContent = r.quality === 'none' ? 'collecting…' : `${r.quality} signal (quality ${r.index.toFixed(2)})`;
   };
   q($('hr-q'), msg.hr);
-  if (msg.method === 'pos') {
-    $('rr-q').className = 'quality q-none';
-    $('rr-q').textContent = 'needs the model';
-  } else q($('rr-q'), msg.rr);
+  q($('rr-q'), msg.rr);
   if (msg.inferMs != null) $('infer').textContent = msg.inferMs.toFixed(0);
   drawTrace($('plot-bvp'), msg.bvpTail, '#c0392b', 'waiting for the first window…');
-  drawTrace($('plot-rsp'), msg.rspTail, '#2266aa', msg.method === 'pos' ? 'breathing needs the model' : 'waiting…');
+  drawTrace($('plot-rsp'), msg.rspTail, '#2266aa', 'waiting…');
   app.plotUpdates++;
 }
 
@@ -311,7 +315,7 @@ async function start() {
   Object.assign(app, {
     frames: 0, frameTimes: [], lastT: -1, t0: null, detections: [], target: null, smooth: null,
     lastFaceT: -Infinity, everFace: false, moveTs: [], dark: 0, warnings: [], warningNow: '', last: null,
-    plotUpdates: 0, inferMs: [], inferFrames: [], faceMs: [], presented0: null, presented: 0,
+    plotUpdates: 0, inferMs: [], inferFrames: [], faceMs: [], presented0: null, presented: 0, rrRaw: [],
     startedAt: new Date(), endedAt: null,
   });
   try {
@@ -392,13 +396,16 @@ function sessionJson(s) {
       source: app.source,
       source_label: app.sourceLabel,
       windows: s.windows,
+      respiration_source: s.respiration_source,
     },
     timestamps_s: s.timestamps_s,
     bvp: s.bvp,
     rsp: s.rsp,
+    rsp_model: s.rsp_model,
     rates: {
       heart_rate_bpm: clean(last(s.heart_rate_history)),
       respiratory_rate_bpm: clean(last(s.respiratory_rate_history)),
+      respiratory_rate_source: s.rr_source,
       heart: s.heart_rate_history.map((r) => ({ ...r, bpm: clean(r.bpm), raw_bpm: clean(r.raw_bpm), quality_index: clean(r.quality_index) })),
       respiratory: s.respiratory_rate_history.map((r) => ({ ...r, bpm: clean(r.bpm), raw_bpm: clean(r.raw_bpm), quality_index: clean(r.quality_index) })),
     },
@@ -472,6 +479,9 @@ window.__mmrphys = {
     processingFps: processingFps(),
     hr: app.last ? app.last.hr : null,
     rr: app.last ? app.last.rr : null,
+    rrRaw: app.rrRaw.slice(),
+    rrSource: app.rrSource,
+    rrSourceLabel: app.rrSourceLabel,
     samples: app.last ? app.last.samples : 0,
     windows: app.last ? app.last.windows : 0,
     fs: app.last ? app.last.fs : null,

@@ -3,7 +3,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
-  PosTracker, Stitcher, bandpass, butterBandpass, median, qualityLabel, rate, resampleUniform, signalQuality,
+  PosTracker, Stitcher, bandpass, butterBandpass, detrend, median, posPulse, qualityLabel, rate, resampleUniform,
+  respirationFromBvp, signalQuality, splineToGrid,
 } from '../src/dsp.js';
 
 const fs = 30;
@@ -106,4 +107,64 @@ test('resampling irregular frames onto a uniform grid keeps the rate', () => {
   const u = resampleUniform(x, t, r);
   assert.ok(Math.abs(u.length - t.length) <= 1);
   assert.ok(Math.abs(rate(u, r, preset, 'hr') - 75) < 0.5);
+});
+
+// The page receives these from the server (/api/model.json settings.respiration); a stand-in here.
+const respiration = {
+  pulse: { window_s: 1.6, band_hz: [0.75, 3.0], order: 1, detrend_lambda: 100, crop_border: 1 / 9 },
+  modulation: {
+    min_beats: 4, min_troughs: 2, fusion_half_width_hz: 0.05, peak_min_spacing: 0.7, peak_min_prominence: 0.3,
+    peak_prominence_percentile: 90,
+  },
+};
+
+// 72 bpm pulse that 15 /min breathing modulates in amplitude (30 %), rate (+-0.5 rad) and baseline.
+function modulatedPulse(seconds, rrBpm = 15, hrBpm = 72) {
+  return Float64Array.from({ length: seconds * fs }, (_, i) => {
+    const t = i / fs;
+    const br = Math.sin((2 * Math.PI * rrBpm * t) / 60);
+    const ph = (2 * Math.PI * hrBpm * t) / 60 + 0.5 * br;
+    return (1 + 0.3 * br) * (Math.sin(ph) + 0.4 * Math.sin(2 * ph + 0.7)) + 0.5 * br;
+  });
+}
+
+test('breathing rate from the pulse modulation (AM + FM + baseline): 15 /min on a 72 bpm pulse', () => {
+  for (const seconds of [60, 20]) {
+    const rsp = respirationFromBvp(modulatedPulse(seconds), fs, preset, respiration.modulation);
+    assert.equal(rsp.length, seconds * fs);
+    const rr = rate(rsp, fs, preset, 'rr');
+    assert.ok(Math.abs(rr - 15) < 1, `${seconds} s: ${rr}`);
+  }
+  // each modulation alone carries the breathing too
+  const am = Float64Array.from(modulatedPulse(60), (_, i) => (1 + 0.3 * Math.sin((2 * Math.PI * 15 * i) / 60 / fs)) * Math.sin((2 * Math.PI * 1.2 * i) / fs));
+  assert.ok(Math.abs(rate(respirationFromBvp(am, fs, preset, respiration.modulation), fs, preset, 'rr') - 15) < 1);
+});
+
+test('breathing from the pulse refuses a pulse with too few beats or none', () => {
+  assert.throws(() => respirationFromBvp(modulatedPulse(2), fs, preset, respiration.modulation), /beats/);
+  assert.throws(() => respirationFromBvp(new Float64Array(300).fill(1), fs, preset, respiration.modulation), /constant/);
+});
+
+test('the crop pulse: POS on a mean-colour trace gives the pulse, and its breathing', () => {
+  const x = modulatedPulse(30, 12, 66);
+  const rgb = [x.map((v) => 100 + 0.2 * v), x.map((v) => 120 + 0.8 * v), x.map((v) => 90 + 0.4 * v)];
+  const pulse = posPulse(rgb, fs, respiration.pulse);
+  assert.ok(Math.abs(rate(pulse, fs, preset, 'hr') - 66) < 1);
+  const rr = rate(respirationFromBvp(pulse, fs, preset, respiration.modulation), fs, preset, 'rr');
+  assert.ok(Math.abs(rr - 12) < 1, `${rr}`);
+  assert.throws(() => posPulse([[1, 2], [1, 2], [1, 2]], fs, respiration.pulse), /window/);
+});
+
+test('detrend removes a slow trend and keeps a pulse; the spline passes through its knots', () => {
+  const x = Float64Array.from({ length: 600 }, (_, i) => 1e-4 * i * i + Math.sin((2 * Math.PI * 1.2 * i) / fs));
+  const y = detrend(x, 100);
+  const mid = y.subarray(100, 500);
+  assert.ok(Math.max(...mid) < 1.2 && Math.min(...mid) > -1.2, `${Math.min(...mid)} ${Math.max(...mid)}`);
+  // a cubic is reproduced exactly by the not-a-knot spline, and held constant outside the knots
+  const t = [0.1, 0.35, 0.5, 0.9, 1.3, 1.6];
+  const f = (u) => 2 - u + 0.5 * u * u - 0.7 * u * u * u;
+  const g = splineToGrid(t, t.map(f), 60, fs);
+  for (let i = 3; i <= 48; i++) assert.ok(Math.abs(g[i] - f(i / fs)) < 1e-12, `${i}`);
+  assert.equal(g[0], f(0.1));
+  assert.equal(g[59], f(1.6));
 });

@@ -22,6 +22,14 @@ __all__ = ["SignalWarning", "preprocess", "spectral_rate", "peak_rate", "heart_r
            "rolling_rates", "spectrum", "min_samples", "detect_peaks"]
 
 
+#: ``detect_peaks(refine=True)``: peaks at least this fraction of the shortest period allowed by
+#: ``max_hz`` apart, with a prominence of at least ``PEAK_MIN_PROMINENCE`` of the
+#: ``PEAK_PROMINENCE_PERCENTILE``-th percentile prominence (also sent to the web page).
+PEAK_MIN_SPACING = 0.7
+PEAK_MIN_PROMINENCE = 0.3
+PEAK_PROMINENCE_PERCENTILE = 90
+
+
 class SignalWarning(UserWarning):
     """A value could not be computed (e.g. a constant signal) and was set to NaN."""
 
@@ -85,12 +93,12 @@ def detect_peaks(x, fs: float, max_hz: float | None = None, refine: bool = True)
     arr = as_signal(x, "signal", min_len=3)
     if not refine:
         return signal.find_peaks(arr)[0].astype(float)
-    distance = max(1, int(0.7 * fs / max_hz)) if max_hz else None
+    distance = max(1, int(PEAK_MIN_SPACING * fs / max_hz)) if max_hz else None
     peaks, props = signal.find_peaks(arr, distance=distance, prominence=0)
     if peaks.size == 0:
         return peaks.astype(float)
     prom = props["prominences"]
-    peaks = peaks[prom >= 0.3 * np.percentile(prom, 90)]
+    peaks = peaks[prom >= PEAK_MIN_PROMINENCE * np.percentile(prom, PEAK_PROMINENCE_PERCENTILE)]
     pos = peaks.astype(float)
     inner = (peaks > 0) & (peaks < arr.size - 1)
     p = peaks[inner]

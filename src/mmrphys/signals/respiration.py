@@ -21,6 +21,11 @@ from mmrphys.signals.rates import detect_peaks, preprocess
 __all__ = ["respiration_from_rsp", "respiration_from_bvp", "MODULATIONS"]
 
 MODULATIONS = ("am", "fm", "bm")
+#: Fewest beats (peaks paired with a trough before them) and troughs a BVP needs for respiration.
+MIN_BEATS = 4
+MIN_TROUGHS = 2
+#: Half-width (Hz) of the spectral window scoring each modulation for the fusion.
+FUSION_HALF_WIDTH_HZ = 0.05
 
 
 def respiration_from_rsp(rsp, fs: float, preset: str | Preset = "mmrphys") -> np.ndarray:
@@ -52,14 +57,15 @@ def bvp_modulations(bvp, fs: float, preset: str | Preset = "mmrphys") -> dict[st
     hi = p.hr_band[1]
     peaks = detect_peaks(pulse, fs, max_hz=hi, refine=True)
     troughs = detect_peaks(-pulse, fs, max_hz=hi, refine=True)
-    if peaks.size < 4 or troughs.size < 2:
-        raise InputError(f"bvp: only {peaks.size} beats found, need at least 4 to derive respiration")
+    if peaks.size < MIN_BEATS or troughs.size < MIN_TROUGHS:
+        raise InputError(f"bvp: only {peaks.size} beats found, need at least {MIN_BEATS} to derive "
+                         "respiration")
     # pair every peak with the last trough before it
     k = np.searchsorted(troughs, peaks) - 1
     keep = k >= 0
     pk, tr = peaks[keep], troughs[k[keep]]
-    if pk.size < 4:
-        raise InputError(f"bvp: only {pk.size} complete beats found, need at least 4")
+    if pk.size < MIN_BEATS:
+        raise InputError(f"bvp: only {pk.size} complete beats found, need at least {MIN_BEATS}")
     idx = np.arange(raw.size)
     pulse_at = np.interp(pk, idx, pulse), np.interp(tr, idx, pulse)
     raw_at = np.interp(pk, idx, raw), np.interp(tr, idx, raw)
@@ -94,7 +100,8 @@ def respiration_from_bvp(bvp, fs: float, method: str = "fused",
     mods = bvp_modulations(bvp, fs, p)
     if method != "fused":
         return mods[method]
-    q = {m: spectral_concentration(s, fs, p.rr_band, 0.05, harmonic=False) for m, s in mods.items()}
+    q = {m: spectral_concentration(s, fs, p.rr_band, FUSION_HALF_WIDTH_HZ, harmonic=False)
+         for m, s in mods.items()}
     best = max(q, key=q.get)
     fused = np.zeros_like(mods[best])
     for m, s in mods.items():

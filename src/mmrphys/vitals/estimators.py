@@ -99,6 +99,8 @@ def _run_start(t: np.ndarray, window_s: float, fs: float) -> int:
 #: breathing (docs/main_job.md, "Respiration"). Thermal models keep their RSP output.
 RR_SOURCES = ("pulse", "model")
 DEFAULT_RR_FROM = "pulse"
+#: The "pulse" trace leaves out this fraction of the crop's side at each edge (the central 7/9).
+PULSE_CROP_BORDER = 1 / 9
 
 
 class TraceEstimator:
@@ -201,7 +203,7 @@ class ModelEstimator:
         self.rr_from = rr_from
         # the pulse trace for the breathing rate: POS on the central part of the model's own crops
         self._pulse = TraceEstimator("pos", skin_mask=False) if rr_from == "pulse" else None
-        m = int(round(self.crop_size / 9))
+        m = int(round(self.crop_size * PULSE_CROP_BORDER))
         self._centre = slice(m, self.crop_size - m)
         self.n_windows = 0
         self._batch: list[tuple[int, np.ndarray]] = []

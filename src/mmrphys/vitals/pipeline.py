@@ -38,6 +38,9 @@ __all__ = ["FaceReading", "Pipeline", "Reading", "check_max_faces"]
 
 #: ``Result.rsp_source`` of an RGB model's breathing (see ``estimators.RR_SOURCES``).
 RSP_FROM_CROP_PULSE = "pulse modulation (POS on the model's face crops)"
+#: ``Result.rsp_source`` of a method's own BVP modulation, and of a model's RSP output.
+RSP_FROM_BVP = "BVP modulation (AM/FM/baseline)"
+RSP_FROM_MODEL = "model RSP output"
 #: Shortest usable face segment (and clip): one 180-frame model window at 30 fps.
 MIN_DURATION_S = 6.0
 #: Shortest segment a respiratory rate is reported for (3+ breaths at the slowest rate in band).
@@ -310,11 +313,11 @@ class Pipeline:
                             f"segment ({_fmt_t(grid[main[0]])} onwards)")
         rsp_from_model = "rsp" in waves and "pulse" not in waves
         if rsp_from_model:
-            rsp, rsp_source = waves["rsp"], "model RSP output"
+            rsp, rsp_source = waves["rsp"], RSP_FROM_MODEL
         elif "pulse" in waves:
             rsp, rsp_source = _rsp_from_bvp(waves["pulse"], segs, self.fs), RSP_FROM_CROP_PULSE
         else:
-            rsp, rsp_source = _rsp_from_bvp(bvp, segs, self.fs), "BVP modulation (AM/FM/baseline)"
+            rsp, rsp_source = _rsp_from_bvp(bvp, segs, self.fs), RSP_FROM_BVP
         hr, rr, hrv, quality, rolling, confidence = _rates(bvp, rsp, self.fs, main, segs, grid, preset,
                                                            warnings, rsp_from_model)
         quality["face_detected_fraction"] = face_fraction

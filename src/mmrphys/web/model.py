@@ -70,9 +70,41 @@ def page_settings(preset: str = PAGE_PRESET) -> dict:
             "hr_min_s": pipeline.MIN_DURATION_S, "rr_min_s": pipeline.RR_MIN_DURATION_S,
             "step_s": pipeline.ROLLING_STEP_S, "no_face_s": pipeline.MAX_GAP_S,
         },
+        "respiration": _respiration_settings(),
         "crop_scale": inspect.signature(FaceTracker).parameters["scale"].default,
         "model_fs": estimators.MODEL_FS,
         "window_overlap": estimators.MODEL_WINDOW_OVERLAP,
+    }
+
+
+def _respiration_settings() -> dict:
+    """Where the page's breathing rate comes from and how, as the main job computes it.
+
+    ``rr_from``: the main job's default source of a model's breathing rate
+    (``vitals.estimators.DEFAULT_RR_FROM``: ``"pulse"``, the breathing modulation of a POS pulse on the
+    central part of the model's crops; ``"model"``: its RSP output). ``pulse``: that POS
+    (``signals.unsupervised.pos``: window, detrend, band) and the crop border. ``modulation``: the
+    constants of ``signals.respiration.respiration_from_bvp`` and of the peak detection it uses
+    (``signals.rates.detect_peaks``). ``sources``: the ``rsp_source`` labels of ``vitals.pipeline``.
+    """
+    from importlib import import_module
+
+    estimators = import_module("mmrphys.vitals.estimators")
+    pipeline = import_module("mmrphys.vitals.pipeline")
+    respiration = import_module("mmrphys.signals.respiration")
+    rates = import_module("mmrphys.signals.rates")
+    pos = import_module("mmrphys.signals.unsupervised.pos")
+    return {
+        "rr_from": estimators.DEFAULT_RR_FROM,
+        "pulse": {"window_s": pos.WINDOW_S, "band_hz": list(pos.BAND_HZ), "order": pos.BAND_ORDER,
+                  "detrend_lambda": pos.DETREND_LAMBDA, "crop_border": estimators.PULSE_CROP_BORDER},
+        "modulation": {"min_beats": respiration.MIN_BEATS, "min_troughs": respiration.MIN_TROUGHS,
+                       "fusion_half_width_hz": respiration.FUSION_HALF_WIDTH_HZ,
+                       "peak_min_spacing": rates.PEAK_MIN_SPACING,
+                       "peak_min_prominence": rates.PEAK_MIN_PROMINENCE,
+                       "peak_prominence_percentile": rates.PEAK_PROMINENCE_PERCENTILE},
+        "sources": {"pulse": pipeline.RSP_FROM_CROP_PULSE, "bvp": pipeline.RSP_FROM_BVP,
+                    "model": pipeline.RSP_FROM_MODEL},
     }
 
 

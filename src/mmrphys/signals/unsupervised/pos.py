@@ -19,6 +19,8 @@ from mmrphys.signals.unsupervised._common import as_rgb, butter_filtfilt, check_
 
 WINDOW_S = 1.6
 BAND_HZ = (0.75, 3.0)
+BAND_ORDER = 1
+DETREND_LAMBDA = 100.0
 PROJECTION = np.array([[0.0, 1.0, -1.0], [-2.0, 1.0, 1.0]])
 
 
@@ -52,4 +54,4 @@ def pos_raw(rgb, fs: float) -> np.ndarray:
 def pos(rgb, fs: float) -> np.ndarray:
     """BVP (T,) by POS from a (T, 3) mean-RGB trace (toolbox post-steps included)."""
     raw = pos_raw(rgb, fs)
-    return butter_filtfilt(detrend(raw, 100.0), fs, *BAND_HZ, order=1, name="pos")
+    return butter_filtfilt(detrend(raw, DETREND_LAMBDA), fs, *BAND_HZ, order=BAND_ORDER, name="pos")
