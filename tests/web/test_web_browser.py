@@ -141,11 +141,13 @@ def test_live_page_end_to_end(chromium, clip, tmp_path, web_cache, record_proper
     assert n == len(session["bvp"]) and n > 150
     assert session["timestamps_s"][-1] - session["timestamps_s"][0] > 9.0
     # breathing: read from the pulse's modulation (the main job's source), labelled; the model's RSP
-    # output kept beside it
-    from mmrphys.web.model import page_settings
+    # output kept beside it where the served model has one (the default weights' runtime twin is the
+    # pulse branch only)
+    from mmrphys.web.model import page_settings, resolve_model
 
     sources = page_settings()["respiration"]["sources"]
-    assert len(session["rsp"]) == n and (session["rsp_model"] is None) == (method == "pos")
+    has_rsp = method == "model" and "rRSP" in resolve_model().outputs
+    assert len(session["rsp"]) == n and (session["rsp_model"] is not None) == has_rsp
     assert session["metadata"]["respiration_source"] == sources["pulse" if method == "model" else "bvp"]
     assert session["rates"]["respiratory_rate_source"] == ("pulse" if method == "model" else "bvp")
     assert abs(session["rates"]["respiratory_rate_bpm"] - TRUE_RR) <= 3.0

@@ -93,6 +93,19 @@ def task_of_output(name: str) -> str:
     return {v: k for k, v in OUTPUT_NAMES.items()}.get(name, name)
 
 
+def runtime_twin(entry, threads: int = 1, tasks=None) -> OnnxPredictor:
+    """An :class:`OnnxPredictor` of the runtime twin a catalogue entry ships (``entry.runtime_path``).
+
+    The twin's metadata must name the SHA-256 of the entry's weights file: a twin left behind by
+    weights replaced since would run other weights, and is refused with :class:`WeightsError`."""
+    predictor = OnnxPredictor(entry.runtime_path, threads=threads, tasks=tasks)
+    if predictor.metadata.get(SOURCE_SHA256_KEY) != entry.sha256:
+        redo = entry.runtime.get("command", "mmrphys export-onnx")
+        raise WeightsError(f"{entry.runtime_path}: this runtime twin was not exported from {entry.file} (its "
+                           f"SHA-256 differs); re-export it: {redo} (or run with --backend eager)")
+    return predictor
+
+
 class OnnxPredictor:
     """An ONNX export run like a prepared model: ``predictor(x)`` with ``x`` (B, C, T+1, H, W) float32
     returns ``{task: (B, T)}`` float32 arrays (see the module docstring).

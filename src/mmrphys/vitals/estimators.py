@@ -432,21 +432,17 @@ def _twin_entry(method: str, weights):
 
 
 def _runtime_twin(method: str, weights, threads: int):
-    """``(OnnxPredictor, model name, label)`` for weights that ship a runtime twin of their pulse
-    branch (``Weights.runtime_path``: the default weights), or None (then torch runs them).
-
-    The twin's metadata must name the SHA-256 of the shipped weights file: a twin left behind by
-    weights replaced since is refused with :class:`WeightsError` (it would run other weights)."""
-    from mmrphys.models.runtime import SOURCE_SHA256_KEY, OnnxPredictor
+    """``(OnnxPredictor, model name, label)`` for RGB weights that ship a runtime twin of their pulse
+    branch (``Weights.runtime_path``: the default weights), or None (then torch runs them). A stale
+    twin raises :class:`WeightsError` (:func:`mmrphys.models.runtime.runtime_twin`)."""
+    from mmrphys.models.runtime import runtime_twin
 
     entry = _twin_entry(method, weights)
     if entry is None:
         return None
-    predictor = OnnxPredictor(entry.runtime_path, threads=threads, tasks=("bvp",))
-    if predictor.metadata.get(SOURCE_SHA256_KEY) != entry.sha256 or predictor.spec.in_channels != 3:
-        redo = entry.runtime.get("command", "mmrphys export-onnx")
-        raise WeightsError(f"{entry.runtime_path}: this runtime twin was not exported from {entry.file} (its "
-                           f"SHA-256 differs); re-export it: {redo} (or run with --backend eager)")
+    predictor = runtime_twin(entry, threads=threads, tasks=("bvp",))
+    if predictor.spec.in_channels != 3:
+        return None
     return predictor, entry.model, "default" if weights is None else str(weights)
 
 

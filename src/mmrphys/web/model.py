@@ -1,10 +1,11 @@
 """The ONNX model the web app runs: located or exported at server start-up, and described for the page.
 
 Order: ``--model PATH`` (an ``.onnx`` file is served as is; a weights file, ours or the authors', is
-exported), else the package's default shipped weights (:mod:`mmrphys.models.weights`) exported once
-with :func:`mmrphys.models.export.export_onnx` and cached under the user's cache folder. The exporter
-needs the ``onnx`` package (a dependency of mmrphys). When the package ships no default weights the
-page falls back to POS and says so; anything else that stops the export (no ``onnx`` module, a cache
+exported), else the package's default shipped weights (:mod:`mmrphys.models.weights`): their shipped
+runtime twin (the pulse branch as ONNX, :mod:`mmrphys.models.runtime`) where they have one, else
+exported once with :func:`mmrphys.models.export.export_onnx` and cached under the user's cache
+folder. The exporter needs the ``onnx`` package (a dependency of mmrphys). When the package ships no
+default weights the page falls back to POS and says so; anything else that stops the export (no ``onnx`` module, a cache
 folder that cannot be written) is a one-line error.
 """
 
@@ -243,6 +244,11 @@ def resolve_model(model_arg: str | None = None, cache: Path | None = None) -> We
         # The page shows ``reason``; the full message (with local paths) stays on the server's console.
         return WebModel(available=False, reason="no default model in this installation; start the server "
                         "with --model FILE", detail=str(err).splitlines()[0])
-    onnx = export_weights(w.path, w.name, cache)
+    if w.runtime_path is not None:  # the shipped ONNX twin: nothing to export (no torch at start-up)
+        from mmrphys.models.runtime import runtime_twin
+
+        onnx = runtime_twin(w).path
+    else:
+        onnx = export_weights(w.path, w.name, cache)
     arch = w.card.get("model", "model")
     return describe_onnx(onnx, w.name, f"{arch} · {w.name}")
