@@ -5,8 +5,8 @@ exported), else the package's default shipped weights (:mod:`mmrphys.models.weig
 runtime twin (the pulse branch as ONNX, :mod:`mmrphys.models.runtime`) where they have one, else
 exported once with :func:`mmrphys.models.export.export_onnx` and cached under the user's cache
 folder. The exporter needs the ``onnx`` package (a dependency of mmrphys). When the package ships no
-default weights the page falls back to POS and says so; anything else that stops the export (no ``onnx`` module, a cache
-folder that cannot be written) is a one-line error.
+default weights the page falls back to POS and says so; anything else that stops the export (no
+``onnx`` module, a cache folder that cannot be written) is a one-line error.
 """
 
 from __future__ import annotations
