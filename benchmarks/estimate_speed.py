@@ -19,7 +19,8 @@ passes the inference backend on (the compiled model is built once, before the ti
 Threads, chosen deliberately for a 2-core machine: decoding (FFmpeg, one thread) runs in a
 background thread and hands over the decoder's YUV planes (no full-frame RGB conversion); SciPy is
 imported in another background thread meanwhile; the main thread tracks the face (Haar every 1 s)
-and converts only the face crop; classic methods in NumPy; torch inference with 1 thread
+and converts only the face crop; classic methods in NumPy; the default model in onnxruntime (its
+shipped runtime twin, no torch import) and other models in torch, each with 1 intra-op thread
 (``--threads``; ``OMP_NUM_THREADS=1`` for both tools so neither grabs both cores).
 
 The machine is shared, so each row prints the 1-minute load average before the run and CPU time

@@ -99,7 +99,7 @@ def test_auto_backend_runs_the_twin_and_only_where_it_may():
     est = make_estimator("mmrphys")
     assert est.describe()["backend"] == "onnx" and est.describe()["tasks"] == ["bvp"]
     assert est.name == "mmrphys_sef" and est.weights == "default" and est.crop_size == 9
-    assert not runs_torch(None) and not runs_torch("mmrphys", "default") and not runs_torch("pos")
+    assert not runs_torch("mmrphys") and not runs_torch("mmrphys", "default") and not runs_torch("pos")
     # the model's RSP output, another backend, or other weights: torch
     for kw, backend in (({"rr_from": "model"}, "eager"), ({"backend": "eager"}, "eager")):
         est = make_estimator("mmrphys", **kw)

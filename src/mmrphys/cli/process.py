@@ -32,12 +32,14 @@ _MALLOC_TUNED = False
 def runs_torch(args) -> bool:
     """Whether ``estimate`` / ``live`` with these arguments runs a model in torch (a thermal model, or
     :func:`mmrphys.vitals.estimators.runs_torch`: the default weights run through onnxruntime)."""
-    from mmrphys.vitals.estimators import DEFAULT_RR_FROM
+    from mmrphys.vitals.estimate import DEFAULT_METHOD
+    from mmrphys.vitals.estimators import DEFAULT_RR_FROM, method_name
     from mmrphys.vitals.estimators import runs_torch as _runs_torch
 
     if getattr(args, "thermal", None) is not None:
         return True
-    return _runs_torch(args.method, args.weights, getattr(args, "backend", "auto"),
+    method = method_name(args.method, DEFAULT_METHOD)
+    return _runs_torch(method, args.weights, getattr(args, "backend", "auto"),
                        getattr(args, "rr_from", None) or DEFAULT_RR_FROM)
 
 

@@ -392,13 +392,10 @@ def make_estimator(method: str, weights=None, backend: str = "auto",
     return ModelEstimator(predictor, name, label, min_duration_s, batch, rr_from=rr_from)
 
 
-def runs_torch(method: str | None, weights=None, backend: str = "auto",
-               rr_from: str = DEFAULT_RR_FROM) -> bool:
+def runs_torch(method: str, weights=None, backend: str = "auto", rr_from: str = DEFAULT_RR_FROM) -> bool:
     """Whether :func:`make_estimator` with these arguments runs a model in torch (the ``mmrphys`` command
-    sets torch's threads only then; importing torch costs ~1 s). ``method`` None: the default."""
-    from mmrphys.vitals.estimate import DEFAULT_METHOD
-
-    method = method_name(method, DEFAULT_METHOD)
+    sets torch's threads only then; importing torch costs ~1 s). ``method``: a name as ``make_estimator``
+    takes it (:func:`method_name`)."""
     if method in UNSUPERVISED_METHODS:
         return False
     if weights is not None and (Path(str(weights)).suffix.lower() == ".onnx"
