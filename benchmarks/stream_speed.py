@@ -6,8 +6,8 @@
 
 1. Generates (once, cached in --workdir) a 640x480 30 fps H.264 synthetic clip with 1-4 faces.
 2. Decodes it to RGB frames (as a camera would hand them over; decoding is not timed) and pushes every
-   frame into a ``Stream(fps=30, method=...)`` on one thread (torch intra-op threads = 1), timing
-   each ``push`` with the wall clock and the thread's CPU clock (``time.thread_time``).
+   frame into a ``Stream(fps=30, method=...)`` on one thread (torch or onnxruntime intra-op threads
+   = 1), timing each ``push`` with the wall clock and the thread's CPU clock (``time.thread_time``).
 3. Prints, per method: frames per second of CPU time and of wall time, the push latency (median,
    99th percentile, worst: a model window runs inside the push that completes it), and whether the
    stream keeps up with 30 fps: CPU frames/s >= 30, and the worst push's CPU time shorter than the
@@ -108,7 +108,8 @@ def main(argv=None) -> int:
     clip = make_clip(workdir, args.seconds, args.faces)
     weights = weights_for(args.arch, workdir)
     methods = args.method or ["pos", "mmrphys"]
-    print(f"{clip.name}: torch threads {torch.get_num_threads()}, {os.cpu_count()} CPUs, "
+    print(f"{clip.name}: model threads 1 (torch {torch.get_num_threads()}, onnxruntime 1), "
+          f"{os.cpu_count()} CPUs, "
           f"python {sys.version.split()[0]}, torch {torch.__version__}")
     head = (f"{'method':34} {'faces':>5} {'CPU fps':>8} {'wall fps':>8} {'p50 ms':>7} {'p99 ms':>7} "
             f"{'max ms':>7} {'1st HR s':>8} {'load':>5}  keeps up with 30 fps")
