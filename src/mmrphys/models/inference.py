@@ -108,7 +108,7 @@ class Predictor:
                 out = self._compiled(x.contiguous())
             else:
                 out = self.module(x)
-        return out if len(out) == len(self.tasks) else {t: out[t] for t in self.tasks}
+        return {t: out[t] for t in self.tasks}
 
 
 def prepare(model: nn.Module, backend: str = "eager", example_shape=None, cache_dir=None,
