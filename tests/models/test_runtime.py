@@ -183,3 +183,11 @@ def test_prepare_pulse_only_is_the_pulse_of_the_whole_model():
     assert set(pulse(x)) == {"bvp"} and torch.equal(pulse(x)["bvp"], whole(x)["bvp"])
     with pytest.raises(ConfigError, match="subset"):
         models.prepare(net, tasks=("au",))
+
+
+def test_weights_info_names_the_twin(capsys):
+    assert main(["weights", "info", "default"]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("runtime twin:"))
+    assert line.split()[2] == str(catalogue.get_entry("default").runtime_path) and "bvp branch" in line
+    assert main(["weights", "info", "default", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["runtime"]["tasks"] == ["bvp"]

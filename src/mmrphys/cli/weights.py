@@ -174,6 +174,12 @@ def _info(args) -> int:
         ("sha256", w.sha256 or "-"),
         ("size", f"{w.bytes:,} bytes" if w.bytes else "-"),
         ("file", f"{w.path} ({_state(w)})"),
+    ]
+    if w.runtime_path is not None:
+        branch = "+".join(w.runtime.get("tasks", []))
+        lines.append(("runtime twin", f"{w.runtime_path} (the {branch} branch as ONNX: what the main job "
+                                      "runs by default, without torch)"))
+    lines += [
         ("measured", "not measured yet" if w.measured is None else _measured(w.measured)),
         ("notes", w.notes or "-"),
     ]
