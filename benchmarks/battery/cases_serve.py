@@ -189,6 +189,12 @@ def _probe(call: str, timeout_s: float = 60) -> dict:
     return {"python": f"from battery.cases_serve import *; {call}", "expect_exit": 0, "timeout_s": timeout_s}
 
 
+#: The default weights as a file: served with --model, they are exported (the default start serves their
+#: shipped runtime twin and exports nothing, so the exporter's faults need a weights file)
+_DEFAULT_PT = str(Path(__file__).resolve().parents[2] / "src" / "mmrphys" / "weights"
+                  / "mmrphys_sef_ubfc8_reanim.pt")
+
+
 def _serve_cli(*argv: str) -> list[str]:
     return ["serve", "--no-browser", *argv]
 
@@ -250,12 +256,13 @@ def cases(root: Path) -> list[Case]:
         f"os.environ['MMRPHYS_CACHE'] = {str(root / 'empty-cache')!r}\n"
         "import importlib.util as u; real = u.find_spec\n"
         "u.find_spec = lambda name, *a: None if name == 'onnx' else real(name, *a)",
-        _serve_cli("--port", "0")), expect_exit=2, must_name="pip install onnx", timeout_s=60))
+        _serve_cli("--port", "0", "--model", _DEFAULT_PT)), expect_exit=2, must_name="pip install onnx",
+        timeout_s=60))
     blocker = root / "cache-is-a-file"
     blocker.write_text("not a folder")
     out.append(Case("serve/model-cache-not-writable", python=_in_process(
-        f"os.environ['MMRPHYS_CACHE'] = {str(blocker)!r}", _serve_cli("--port", "0")), expect_exit=2,
-        must_name="MMRPHYS_CACHE", timeout_s=60))
+        f"os.environ['MMRPHYS_CACHE'] = {str(blocker)!r}", _serve_cli("--port", "0", "--model", _DEFAULT_PT)),
+        expect_exit=2, must_name="MMRPHYS_CACHE", timeout_s=60))
 
     # the server under bad clients (raw sockets on 127.0.0.1)
     for name in MALFORMED:
