@@ -8,8 +8,10 @@ folds and ``fold<k>/weights.pt`` holds each fold's model): every subject is scor
 that never saw it. Ground truth as in the LOSO table: the contact PPG sampled on the video frames,
 HR at its whole-clip periodogram peak, RR from its breathing modulation.
 
-Conditions: ``clean`` (the shared files) and ``cohface20`` (each clip re-encoded as COHFACE stores
-its videos: 20 fps, MPEG-4 Part 2 at 400 kbit/s, 640x480; written once to ``--workdir``).
+Conditions: ``clean`` (the shared files), ``cohface20`` (each clip re-encoded as COHFACE stores
+its videos: 20 fps, MPEG-4 Part 2 at 400 kbit/s, 640x480, a key frame every 12 frames; written once to
+``--workdir``) and ``cohface20b`` (the same from the 6th frame on at 350 kbit/s: other frames fall on
+the key frames; a second draw of the same compression, to tell a real gain from luck).
 
 Options measured (every row through ``mmrphys.estimate`` or on its waveforms):
 
@@ -19,7 +21,10 @@ Options measured (every row through ``mmrphys.estimate`` or on its waveforms):
   Haar/MediaPipe width ratio measured on the same frames (the crop then covers the same part of the
   face). Box statistics per detector: frames with a face, centre jitter between consecutive
   detections (median, % of the box width), width spread (robust CV, %), milliseconds per call.
-* detection interval: every 1 s (default), every 0.5 s and every 2 s.
+* detection interval: every 1 s (default), every 0.5 s, 1.5 s and 2 s.
+* frame loop (``LOOP_OPTIONS``): the box's glide between detections (linear over one interval, the
+  default, or a Hann speed profile over 1 or 2 intervals), the box deadband, and the GOP deflicker
+  and key-frame notch switched off or the deflicker's memory shortened.
 * window overlap of the model: 50 % (default), 75 %, 0 %.
 * whole-clip rate: periodogram peak of the stitched waveform (default), the same without the
   harmonic check, and the median of 10 s window rates.
@@ -36,6 +41,7 @@ re-encoding (~1 min) and box statistics (~2 min with MediaPipe).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -99,8 +105,14 @@ def have_mediapipe() -> bool:
 
 
 # ----------------------------------------------------------------------------- inputs
-def cohface_copy(src: Path, dst: Path, fps_out: float = 20.0, bit_rate: int = 400_000) -> Path:
-    """``src`` decimated to ``fps_out`` (nearest frame) and re-encoded as MPEG-4 Part 2 (COHFACE's)."""
+#: Re-encoded conditions: (frames of the source skipped, bit rate); both 20 fps MPEG-4 Part 2, whose
+#: encoder puts a key frame every 12 frames. ``cohface20b`` puts other frames at the key frames.
+RECODED = {"cohface20": (0, 400_000), "cohface20b": (5, 350_000)}
+
+
+def cohface_copy(src: Path, dst: Path, fps_out: float = 20.0, bit_rate: int = 400_000, skip: int = 0) -> Path:
+    """``src`` from frame ``skip`` on, decimated to ``fps_out`` (nearest frame) and re-encoded as
+    MPEG-4 Part 2 (COHFACE's)."""
     import av
 
     if dst.is_file():
@@ -115,7 +127,7 @@ def cohface_copy(src: Path, dst: Path, fps_out: float = 20.0, bit_rate: int = 40
         stream.bit_rate = bit_rate
         k_out = 0
         for k, frame in enumerate(inp.decode(vin)):
-            if k + 0.5 < k_out * fps_in / fps_out:
+            if k < skip or k - skip + 0.5 < k_out * fps_in / fps_out:
                 continue
             img = frame.to_ndarray(format="rgb24")
             nf = av.VideoFrame.from_ndarray(img, format="rgb24")
@@ -198,6 +210,56 @@ def run_estimate(video, weights, *, detector=None, detect_every_s=1.0, overlap=N
                                 detect_every_s=detect_every_s, detector=detector)
 
 
+#: Options of the frame loop measured by patching the main job's modules (benchmark only): name ->
+#: ``{"glide": ...}`` (the tracker's box glide, ``mmrphys.faces.track.GLIDES``, with
+#: ``"glide_intervals"``), ``"deflicker": False``, ``"notch": False``, ``"memory"`` (GOPs the
+#: deflicker averages), ``"deadband"`` (box moves ignored, fraction of the side).
+LOOP_OPTIONS = {
+    "box glide smooth over 1 interval (Hann speed)": {"glide": "smooth", "glide_intervals": 1.0},
+    "box glide smooth over 2 intervals (Hann speed)": {"glide": "smooth", "glide_intervals": 2.0},
+    "box deadband 2 %": {"deadband": 0.02},
+    "box deadband 15 %": {"deadband": 0.15},
+    "no GOP deflicker": {"deflicker": False},
+    "no key-frame notch": {"notch": False},
+    "deflicker memory 4 GOPs": {"memory": 4},
+}
+
+
+@contextlib.contextmanager
+def patched_loop(glide="linear", glide_intervals=None, deflicker=True, notch=True, memory=None,
+                 deadband=None):
+    """The main job with one frame-loop option changed (see ``LOOP_OPTIONS``); restored on exit."""
+    import functools
+
+    import mmrphys.faces.track as track
+    import mmrphys.vitals.pipeline as pipeline
+
+    saved = []
+
+    def put(obj, name, value):
+        saved.append((obj, name, getattr(obj, name)))
+        setattr(obj, name, value)
+
+    tracker_kw = {"glide": glide} if glide != "linear" else {}
+    if deadband is not None:
+        tracker_kw["deadband"] = deadband
+    if tracker_kw:
+        put(pipeline, "MultiFaceTracker", functools.partial(track.MultiFaceTracker, **tracker_kw))
+    if glide_intervals is not None:
+        put(track, "SMOOTH_GLIDE_INTERVALS", glide_intervals)
+    if not deflicker:
+        put(pipeline.GopDeflicker, "__call__", lambda self, crop, phase, period: crop)
+    if not notch:
+        put(pipeline, "_keyframe_notch", lambda *a: [])
+    if memory is not None:  # _Face builds its GopDeflicker with the defaults
+        put(pipeline.GopDeflicker.__init__, "__defaults__", (memory, 2))
+    try:
+        yield
+    finally:
+        for obj, name, value in reversed(saved):
+            setattr(obj, name, value)
+
+
 def box_stats(video, detector, every: int = 2) -> dict:
     """Detection rate, centre jitter and width spread of ``detector`` on every ``every``-th frame."""
     from mmrphys.video import open_video
@@ -235,7 +297,7 @@ def main(argv=None) -> int:
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/mmrphys_options"))
     ap.add_argument("--conditions", nargs="+", default=["clean", "cohface20"],
-                    choices=["clean", "cohface20"])
+                    choices=["clean", *RECODED])
     ap.add_argument("--out", type=Path, default=None,
                     help="JSON of every number (default: LOSO/options.json)")
     args = ap.parse_args(argv)
@@ -278,8 +340,10 @@ def main(argv=None) -> int:
             subj = r.subject_id
             weights = str(args.loso / f"fold{fold_of[subj]}" / "weights.pt")
             video = r.files["video"]
-            if cond == "cohface20":
-                video = cohface_copy(Path(video), args.workdir / "cohface20" / f"{subj}.avi")
+            if cond in RECODED:
+                skip, bit_rate = RECODED[cond]
+                video = cohface_copy(Path(video), args.workdir / cond / f"{subj}.avi", bit_rate=bit_rate,
+                                     skip=skip)
             ppg = np.asarray(r.labels()["bvp"].values, dtype=float)
             gt_hr = heart_rate(ppg, r.fps, preset="mmrphys")
             gt_rr = ppg_respiratory_rate(ppg, r.fps)
@@ -296,9 +360,13 @@ def main(argv=None) -> int:
             put(hr_err, "fusion model + POS (quality-weighted spectra)", subj,
                 fused_rate([bvp, pbvp], fs, "hr"), gt_hr)
             for row, kw in (("detection every 0.5 s", {"detect_every_s": 0.5}),
+                            ("detection every 1.5 s", {"detect_every_s": 1.5}),
                             ("detection every 2 s", {"detect_every_s": 2.0}),
                             ("overlap 75 %", {"overlap": 0.75}), ("overlap 0 %", {"overlap": 0.0})):
                 put(hr_err, row, subj, run_estimate(video, weights, **kw).heart_rate_bpm, gt_hr)
+            for row, kw in LOOP_OPTIONS.items():
+                with patched_loop(**kw):
+                    put(hr_err, row, subj, run_estimate(video, weights).heart_rate_bpm, gt_hr)
             if mp_ok:
                 res = run_estimate(video, weights, detector=MediaPipeDetector(scale=mp_scale))
                 put(hr_err, "MediaPipe detector (scaled boxes)", subj, res.heart_rate_bpm, gt_hr)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from mmrphys.errors import ConfigError
 from mmrphys.faces.crop import square_box
 from mmrphys.faces.detect import Box, FaceDetector
 
@@ -31,6 +32,11 @@ NEW_FACE_MAX_IOU = 0.2
 #: velocities are frozen until they separate, so that a detection of the front face does not drag
 #: the hidden face's motion model along.
 OVERLAP_SIDES = 0.6
+#: ``glide="smooth"``: each box change is spread over this many detection intervals with a raised-cosine
+#: (Hann) speed profile; overlapping changes add up, so the box's speed never steps.
+SMOOTH_GLIDE_INTERVALS = 2.0
+#: Box glides between detections: "linear" (constant speed over one interval) or "smooth" (above).
+GLIDES = ("linear", "smooth")
 #: Motion is extrapolated at most this many detection intervals ahead.
 MAX_EXTRAPOLATE_INTERVALS = 3.0
 #: While the followed faces stay the same, the search for new faces backs off (its interval doubles
@@ -57,8 +63,9 @@ class FaceTrack:
     """One face's box over time.
 
     The box glides linearly to each accepted detection over ``every_n`` frames (no jumps that would
-    show up as a pulse-band step in the colour traces); moves below ``deadband`` (fraction of the box
-    side) are ignored, moves above half a side snap. After a failed detection the face is retried
+    show up as a pulse-band step in the colour traces; ``glide="smooth"``: with a Hann speed profile
+    over ``SMOOTH_GLIDE_INTERVALS`` intervals, measured in docs/main_job.md and not the default); moves
+    below ``deadband`` (fraction of the box side) are ignored, moves above half a side snap. After a failed detection the face is retried
     every ``every_n // 3`` frames and the last box is kept (bridged) for up to ``max_gap`` frames;
     after that the track is lost (``box is None``) until a detection is accepted again. ``gaps``
     lists ``(start, end, bridged)`` frame ranges (end exclusive) from the first failed detection.
@@ -66,7 +73,10 @@ class FaceTrack:
     """
 
     def __init__(self, track_id: int, index: int, every_n: int = 30, max_gap: int = 45, scale: float = 1.5,
-                 deadband: float = 0.04):
+                 deadband: float = 0.04, glide: str = "linear"):
+        if glide not in GLIDES:
+            raise ConfigError(f"glide must be one of {', '.join(GLIDES)}, got {glide!r}")
+        self.glide = glide
         self.id = int(track_id)
         self.every_n = max(1, int(every_n))
         self.retry_every = max(1, self.every_n // 3)
@@ -83,6 +93,7 @@ class FaceTrack:
         self.fail_since: int | None = None
         self._step = np.zeros(4)
         self._ramp_left = 0
+        self._pending: np.ndarray | None = None  # smooth glide: (frames, 4) moves still to make
         # motion model of the detected centres
         self._det_centre: np.ndarray | None = None
         self._det_side = 0.0
@@ -109,18 +120,16 @@ class FaceTrack:
         """Take detection ``det`` (a :class:`Box` or ``(x, y, w, h)``) at frame ``index``."""
         target = np.array(det[:4], dtype=float)
         was_lost = self.box is None
-        if was_lost:
+        side = 0.0 if was_lost else max(self.box[2], self.box[3])
+        if was_lost or np.abs(target - self.box).max() / side > 0.5:
+            # lost before, or a different place entirely (cut, re-found face): snap
             self.box = target
-            self._ramp_left = 0
-        else:
-            side = max(self.box[2], self.box[3])
-            move = np.abs(target - self.box).max() / side
-            if move > 0.5:  # a different place entirely (cut, re-found face): snap
-                self.box = target
-                self._ramp_left = 0
-            elif move > self.deadband:
-                self._step = (target - self.box) / self.every_n
-                self._ramp_left = self.every_n
+            self._ramp_left, self._pending = 0, None
+        elif self.glide == "smooth":
+            self._glide_smooth(target, side)
+        elif np.abs(target - self.box).max() / side > self.deadband:
+            self._step = (target - self.box) / self.every_n
+            self._ramp_left = self.every_n
         if self.fail_since is not None:
             start = self.fail_since
             self.gaps.append((start, index, index - start <= self.max_gap))
@@ -136,6 +145,21 @@ class FaceTrack:
         self.n_found += 1
         self.next_detect = index + self.every_n
 
+    def _glide_smooth(self, target: np.ndarray, side: float) -> None:
+        """Add the move from where the box is heading to ``target`` as a Hann-shaped speed bump."""
+        heading = self.box if self._pending is None else self.box + self._pending.sum(axis=0)
+        residual = target - heading
+        if np.abs(residual).max() / side <= self.deadband:
+            return
+        n = max(1, int(round(SMOOTH_GLIDE_INTERVALS * self.every_n)))
+        w = 1.0 - np.cos(2.0 * np.pi * np.arange(1, n + 1) / (n + 1))
+        bump = np.outer(w / w.sum(), residual)
+        if self._pending is not None:
+            k = min(len(self._pending), n)
+            bump[:k] += self._pending[:k]
+            bump = np.concatenate([bump, self._pending[k:]])
+        self._pending = bump
+
     def fail(self, index: int) -> None:
         """A detection for this track at frame ``index`` found nothing."""
         if self.fail_since is None:
@@ -146,12 +170,15 @@ class FaceTrack:
         """The square crop ``(x0, y0, x1, y1)`` for frame ``index`` (after any detection), or None."""
         if self.fail_since is not None and index - self.fail_since >= self.max_gap:
             self.box = None  # long gap: forget the box so a re-found face is snapped to, not glided to
-            self._ramp_left = 0
+            self._ramp_left, self._pending = 0, None
         if self.box is None:
             return None
         if self._ramp_left > 0:
             self.box = self.box + self._step
             self._ramp_left -= 1
+        elif self._pending is not None:
+            self.box = self.box + self._pending[0]
+            self._pending = self._pending[1:] if len(self._pending) > 1 else None
         self.frames_with_face += 1
         return square_box(self.box, self.scale, frame_shape)
 
@@ -180,9 +207,9 @@ class FaceTracker:
     """
 
     def __init__(self, detector: FaceDetector | None = None, every_n: int = 30, scale: float = 1.5,
-                 max_gap: int = 45, deadband: float = 0.04):
+                 max_gap: int = 45, deadband: float = 0.04, glide: str = "linear"):
         self.detector = detector or FaceDetector()
-        self._track = FaceTrack(1, 0, every_n, max_gap, scale, deadband)
+        self._track = FaceTrack(1, 0, every_n, max_gap, scale, deadband, glide)
         self.every_n, self.scale, self.max_gap = self._track.every_n, float(scale), int(max_gap)
         self.deadband, self.retry_every = float(deadband), self._track.retry_every
         self.n_detections = 0  # detector calls
@@ -258,11 +285,12 @@ class MultiFaceTracker:
 
     def __init__(self, detector: FaceDetector | None = None, every_n: int = 30, scale: float = 1.5,
                  max_gap: int = 45, deadband: float = 0.04, discover_every: int | None = None,
-                 max_faces: int | None = None):
+                 max_faces: int | None = None, glide: str = "linear"):
         self.detector = detector or FaceDetector()
         self.every_n = max(1, int(every_n))
         self.retry_every = max(1, self.every_n // 3)
         self.scale, self.max_gap, self.deadband = float(scale), int(max_gap), float(deadband)
+        self.glide = glide
         self.discover_every = max(1, int(discover_every if discover_every is not None else 2 * self.every_n))
         self.max_faces = None if max_faces is None else max(1, int(max_faces))
         self.tracks: dict[int, FaceTrack] = {}
@@ -375,7 +403,7 @@ class MultiFaceTracker:
                 track.n_detections += 0 if searched_for_lost else 1
             else:
                 track = FaceTrack(len(self.tracks) + 1, index, self.every_n, self.max_gap, self.scale,
-                                  self.deadband)
+                                  self.deadband, self.glide)
                 self.tracks[track.id] = track
                 track.n_detections += 1
             track.accept(b, index)
