@@ -62,14 +62,14 @@ def _centre(box) -> np.ndarray:
 class FaceTrack:
     """One face's box over time.
 
-    The box glides linearly to each accepted detection over ``every_n`` frames (no jumps that would
-    show up as a pulse-band step in the colour traces; ``glide="smooth"``: with a Hann speed profile
-    over ``SMOOTH_GLIDE_INTERVALS`` intervals, measured in docs/main_job.md and not the default); moves
-    below ``deadband`` (fraction of the box side) are ignored, moves above half a side snap. After a failed detection the face is retried
-    every ``every_n // 3`` frames and the last box is kept (bridged) for up to ``max_gap`` frames;
-    after that the track is lost (``box is None``) until a detection is accepted again. ``gaps``
-    lists ``(start, end, bridged)`` frame ranges (end exclusive) from the first failed detection.
-    A constant-velocity model of the detected centres predicts where the face is expected next.
+    The box glides linearly to each accepted detection over ``every_n`` frames (no jumps that would show
+    up as a pulse-band step in the colour traces; ``glide="smooth"``: with a Hann speed profile over
+    ``SMOOTH_GLIDE_INTERVALS`` intervals, measured in docs/main_job.md and not the default); moves below
+    ``deadband`` (fraction of the box side) are ignored, moves above half a side snap. After a failed
+    detection the face is retried every ``every_n // 3`` frames and the last box is kept (bridged) for up
+    to ``max_gap`` frames; after that the track is lost (``box is None``) until a detection is accepted
+    again. ``gaps`` lists ``(start, end, bridged)`` frame ranges (end exclusive) from the first failed
+    detection. A constant-velocity model of the detected centres predicts where the face is expected next.
     """
 
     def __init__(self, track_id: int, index: int, every_n: int = 30, max_gap: int = 45, scale: float = 1.5,
