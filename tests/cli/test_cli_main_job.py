@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 
@@ -63,3 +66,17 @@ def test_demo_prints_truth_and_estimate(tmp_path, capsys):
     assert "heart rate bpm" in out and (tmp_path / "demo_report.png").is_file()
     data = json.loads((tmp_path / "demo.json").read_text())
     assert abs(data["heart_rate_bpm"] - 84) <= 2
+
+
+@pytest.mark.parametrize("preset,expected", [(None, "1"), ("2", "2")])
+def test_cli_runs_numpy_blas_in_one_thread_unless_told(preset, expected):
+    """The command sets OPENBLAS_NUM_THREADS=1 (a user's own value wins) before NumPy loads: importing
+    the entry point loads no NumPy, so the setting reaches OpenBLAS."""
+    code = ("import os, sys\nfrom mmrphys.cli.main import main\nloaded = 'numpy' in sys.modules\n"
+            "try:\n    main(['--version'])\nexcept SystemExit:\n    pass\n"
+            "print(loaded, os.environ.get('OPENBLAS_NUM_THREADS'))")
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    if preset is not None:
+        env["OPENBLAS_NUM_THREADS"] = preset
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert out.stdout.split()[-2:] == ["False", expected]

@@ -47,6 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the process exit status."""
+    from mmrphys.cli.process import single_thread_blas
+
+    single_thread_blas()  # before any verb module imports NumPy
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
