@@ -289,13 +289,13 @@ def run(args) -> int:
         raise
     pace = is_file and not args.fast
     started = datetime.now(timezone.utc)
-    if not args.quiet:
-        how = "as fast as possible" if is_file and args.fast else (
-            f"at {args.speed:g}x real time" if is_file else "live")
-        print(f"live: {label} {how}, method {stream.method}; first reading after 6 s of face; Ctrl-C stops",
-              flush=True)
     interrupted = False
     with interrupt_flag() as stop, _display(args) as display:
+        if not args.quiet:  # once Ctrl-C is caught: from this line on it stops the stream cleanly
+            how = "as fast as possible" if is_file and args.fast else (
+                f"at {args.speed:g}x real time" if is_file else "live")
+            print(f"live: {label} {how}, method {stream.method}; first reading after 6 s of face; "
+                  "Ctrl-C stops", flush=True)
         wall0, shown = time.monotonic(), None
         try:
             for frame, t in frames:
