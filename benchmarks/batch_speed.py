@@ -83,7 +83,7 @@ def main() -> None:
     workdir = Path(args.workdir)
     inputs = make_inputs(workdir, args.n)
     label = args.method or "package default"
-    print(f"{args.n} x 60 s 640x480 videos, method {label}, torch threads 1 per process, "
+    print(f"{args.n} x 60 s 640x480 videos, method {label}, model threads 1 per process, "
           f"{os.cpu_count()} CPUs")
     print("| workers | load (1 min) before / after | wall s | CPU s (process tree) | CPU s per video | "
           "cores in use | videos | HR values |")
