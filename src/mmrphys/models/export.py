@@ -1,4 +1,4 @@
-"""ONNX export of our models for inference, with a dynamic frame axis, and an onnxruntime runner.
+"""ONNX export of our models for inference, with a dynamic frame axis (run by :mod:`mmrphys.models.runtime`).
 
 The official MMRPhys export hard-codes 180 output samples (only 181-frame inputs run). Ours keeps
 the frame axis symbolic: the graph takes ``input`` (B, C, T+1, H, W) for any valid T (a multiple
