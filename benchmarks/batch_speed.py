@@ -14,6 +14,9 @@
    the CPU per video of the two arms and w1 the 1-worker wall time, W workers on P cores cannot take
    less than n * c2 / min(W, P), so the speed-up is at most w1 / (n * c2 / min(W, P)).
 
+``--loop`` also times the inputs as separate ``mmrphys estimate VIDEO --out DIR`` processes one after
+the other (a shell loop: every process imports and loads the model again).
+
 The target (issue #14): >= 1.6x on 2 workers for the default method. The machine this project runs on
 has 2 cores shared with other jobs, so wall time depends on the load; the load average is printed
 with every row — report it with any number.
@@ -72,6 +75,29 @@ def run_once(inputs: Path, out: Path, workers: int, method: str | None) -> dict:
             "hr": sorted({r["heart_rate_bpm"] for r in rows})}
 
 
+def run_loop(inputs: Path, out: Path, method: str | None) -> dict:
+    """Each input in its own ``mmrphys estimate VIDEO --out`` process, one after the other (what a
+    shell loop over the files does without the batch mode)."""
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT / "src"))
+    files = sorted(inputs.glob("*.mp4"))
+    load = os.getloadavg()[0]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    for f in files:
+        cmd = [sys.executable, "-m", "mmrphys", "estimate", str(f), "--out", str(out), "--quiet"] + (
+            ["--method", method] if method else [])
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+        if proc.returncode != 0:
+            sys.exit(f"estimate failed (exit {proc.returncode}): {proc.stderr.strip()[-400:]}")
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return {"workers": "loop", "load": load, "wall": wall, "cpu": cpu, "n": len(files),
+            "load_after": os.getloadavg()[0], "hr": ["-"]}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--workdir", default="/tmp/mmrphys_batch")
@@ -79,6 +105,8 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--method", default=None, help="estimation method (default: the package default)")
     ap.add_argument("--repeat", type=int, default=2)
+    ap.add_argument("--loop", action="store_true",
+                    help="also time a shell-style loop: one 'mmrphys estimate VIDEO' process per input")
     args = ap.parse_args()
     workdir = Path(args.workdir)
     inputs = make_inputs(workdir, args.n)
@@ -90,8 +118,11 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|")
     runs = []
     for _ in range(args.repeat):
-        for w in (1, args.workers):
-            r = run_once(inputs, workdir / f"out_w{w}", w, args.method)
+        for w in (1, args.workers) + (("loop",) if args.loop else ()):
+            if w == "loop":
+                r = run_loop(inputs, workdir / "out_loop", args.method)
+            else:
+                r = run_once(inputs, workdir / f"out_w{w}", w, args.method)
             runs.append(r)
             print(f"| {w} | {r['load']:.2f} / {r['load_after']:.2f} | {r['wall']:.1f} | {r['cpu']:.1f} | "
                   f"{r['cpu'] / r['n']:.2f} | {r['cpu'] / r['wall']:.2f} | {r['n']} | {', '.join(r['hr'])} |",
@@ -104,6 +135,10 @@ def main() -> None:
           f"{w1['wall'] / wn['wall']:.2f}x ({w1['wall']:.1f} s -> {wn['wall']:.1f} s); CPU per video "
           f"{w1['cpu'] / w1['n']:.2f} s -> {wn['cpu'] / wn['n']:.2f} s; bound on {cores} cores at that CPU: "
           f"{w1['wall'] / (wn['cpu'] / cores):.2f}x; load average now {os.getloadavg()[0]:.2f}")
+    if args.loop:
+        lp = min((r for r in runs if r["workers"] == "loop"), key=lambda r: r["wall"])
+        print(f"speed-up over a loop of {lp['n']} separate 'mmrphys estimate' processes: "
+              f"{lp['wall'] / wn['wall']:.2f}x ({lp['wall']:.1f} s -> {wn['wall']:.1f} s)")
 
 
 if __name__ == "__main__":
