@@ -101,8 +101,7 @@ def estimate(source, method: str | None = None, weights=None, fps: float | None 
             pipe.push(frame, t)
             bar.update(1)
     pipe.warnings.extend(getattr(reader, "warnings", []))
-    return pipe.finish(preset, source=None if getattr(reader, "path", None) is None else str(reader.path),
-                       keyframe_times=getattr(reader, "keyframe_times", None))
+    return pipe.finish(preset, source=None if getattr(reader, "path", None) is None else str(reader.path))
 
 
 def _open_source(source, fps, timestamps, max_side):

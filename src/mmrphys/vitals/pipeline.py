@@ -233,13 +233,13 @@ class Pipeline:
         return Reading(float(t_now), tuple(faces), None if main is None else main.id)
 
     # ------------------------------------------------------------------------------------- finish
-    def finish(self, preset: str = "mmrphys", source: str | None = None, keyframe_times=None) -> Result:
+    def finish(self, preset: str = "mmrphys", source: str | None = None) -> Result:
         """Rates, waveforms and quality per face; the main face's :class:`Result` with ``faces``.
 
-        ``keyframe_times``: times (s) of the source's key frames, when it is a compressed file. Key
-        frames at a fixed interval put a periodic step into the skin colour; its frequencies in the
-        HR band (:func:`mmrphys.signals.filters.keyframe_frequencies_hz`) are notched out of each
-        pulse before its rates are read, and a warning says so.
+        When the source gave its key-frame times (``keyframe_times`` of the constructor: a compressed
+        file) and they recur at a fixed interval, that periodic step in the skin colour has its
+        frequencies in the HR band (:func:`mmrphys.signals.filters.keyframe_frequencies_hz`) notched
+        out of each pulse before its rates are read, and a warning says so.
 
         Raises :class:`InputError` when the clip is shorter than ``MIN_DURATION_S`` or no face was
         seen for ``MIN_DURATION_S`` at a time.
@@ -252,7 +252,7 @@ class Pipeline:
                              f"{MIN_DURATION_S:.0f} s")
         gaps = self.tracker.finish(n)
         grid = uniform_grid(0.0, t_src[-1], self.fs)
-        self._notch_hz = _keyframe_notch(keyframe_times, preset, self.fs, self.warnings)
+        self._notch_hz = _keyframe_notch(self._keyframes, preset, self.fs, self.warnings)
         if self.gop_frames is not None:
             self.warnings.append(f"a key frame every {self.gop_frames} frames (a fixed GOP): its flicker "
                                  "was removed from the face crops")
@@ -421,7 +421,7 @@ def _face_reading(face: _Face, fs: float, preset: str, box: tuple) -> FaceReadin
 
 def _keyframe_notch(keyframe_times, preset: str, fs: float, warnings: list[str]) -> list[float]:
     """The key-frame artefact frequencies (Hz) to notch out of the pulses (see ``Pipeline.finish``)."""
-    if keyframe_times is None or len(keyframe_times) < 4:
+    if len(keyframe_times) < 4:
         return []
     from mmrphys.signals.filters import keyframe_frequencies_hz
     from mmrphys.signals.presets import get_preset
