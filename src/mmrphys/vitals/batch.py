@@ -236,9 +236,9 @@ def _one_line(err: BaseException) -> str:
 def _prototype(options: dict):
     """The estimator ``options`` ask for (weights loaded, model prepared): built once per process."""
     from mmrphys.vitals.estimate import DEFAULT_METHOD
-    from mmrphys.vitals.estimators import make_estimator
+    from mmrphys.vitals.estimators import make_estimator, method_name
 
-    return make_estimator((options["method"] or DEFAULT_METHOD).lower(), options["weights"],
+    return make_estimator(method_name(options["method"], DEFAULT_METHOD), options["weights"],
                           options["backend"], threads=options["threads"])
 
 
