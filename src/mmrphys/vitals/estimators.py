@@ -398,17 +398,9 @@ def runs_torch(method: str, weights=None, backend: str = "auto", rr_from: str = 
     takes it (:func:`method_name`)."""
     if method in UNSUPERVISED_METHODS:
         return False
-    if weights is not None and (Path(str(weights)).suffix.lower() == ".onnx"
-                                or _catalogue_kind(weights) == "onnx"):
+    if _is_onnx(weights):
         return False
     return not (backend == "auto" and rr_from == "pulse" and _twin_entry(method, weights) is not None)
-
-
-def _catalogue_kind(weights) -> str | None:
-    from mmrphys.models.weights import find
-
-    entry = None if Path(str(weights)).is_file() else find(str(weights))
-    return None if entry is None else entry.kind
 
 
 def _twin_entry(method: str, weights):
@@ -443,19 +435,27 @@ def _runtime_twin(method: str, weights, threads: int):
     return predictor, entry.model, "default" if weights is None else str(weights)
 
 
-def _onnx_file(weights):
-    """The ONNX file ``weights`` names (a path or a catalogue name of kind ``onnx``), else None."""
+def _is_onnx(weights) -> bool:
+    """Whether ``weights`` names an ONNX export: an ``.onnx`` file, or a catalogue name of kind ``onnx``."""
     if weights is None:
+        return False
+    p = Path(str(weights))
+    if p.is_file():
+        return p.suffix.lower() == ".onnx"
+    from mmrphys.models.weights import find
+
+    entry = find(str(weights))
+    return entry is not None and entry.kind == "onnx"
+
+
+def _onnx_file(weights):
+    """The ONNX file ``weights`` names (:func:`_is_onnx`; a remote one downloaded), else None."""
+    if not _is_onnx(weights):
         return None
-    from mmrphys.models.weights import find, resolve_weights
+    from mmrphys.models.weights import resolve_weights
 
     p = Path(str(weights))
-    if p.suffix.lower() == ".onnx" and p.is_file():
-        return p
-    entry = None if p.is_file() else find(str(weights))
-    if entry is None or entry.kind != "onnx":
-        return None
-    return resolve_weights(str(weights), download=True)
+    return p if p.is_file() else resolve_weights(str(weights), download=True)
 
 
 def _load(weights):
