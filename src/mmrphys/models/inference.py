@@ -260,8 +260,11 @@ def _conv_folded(x: torch.Tensor, conv: nn.Conv3d, pending) -> torch.Tensor:
     bias = -taps.sum(1) if b is None else b.double() - taps.sum(1)
     folded = (w64 * rstd.double().view(1, -1, 1, 1, 1)).to(w.dtype).contiguous(memory_format=CL)
     y = _conv_cl(x, folded, bias.to(w.dtype), conv)
-    (k_t, s_t, p_t), t_in = (conv.kernel_size[0], conv.stride[0], conv.padding[0]), x.shape[2]
-    for t in range(y.shape[2]):  # output frames whose window reaches the temporal padding
+    (k_t, s_t, p_t), t_in, n = (conv.kernel_size[0], conv.stride[0], conv.padding[0]), x.shape[2], y.shape[2]
+    # only the output frames whose window reaches the temporal padding: t·s − p < 0 at the start,
+    # t·s − p + k − 1 >= T_in at the end (the frames between need no correction)
+    head, tail = min(n, -(-p_t // s_t)), max(0, -(-(t_in + p_t - k_t + 1) // s_t))
+    for t in sorted(set(range(head)) | set(range(tail, n))):
         missing = [k for k in range(k_t) if not 0 <= t * s_t - p_t + k < t_in]
         if missing:
             y[:, :, t] += taps[:, missing].sum(1).to(y.dtype).view(1, -1, 1, 1)
