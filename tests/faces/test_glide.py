@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from mmrphys.errors import ConfigError
-from mmrphys.faces.track import SMOOTH_GLIDE_INTERVALS, FaceTrack
+from mmrphys.faces.track import SMOOTH_GLIDE_INTERVALS, FaceTrack, MultiFaceTracker
 
 EVERY = 10
 SHAPE = (1000, 1000)
@@ -55,3 +55,5 @@ def test_small_moves_are_ignored_by_both():
 def test_unknown_glide_is_refused():
     with pytest.raises(ConfigError, match="glide"):
         FaceTrack(1, 0, glide="cubic")
+    with pytest.raises(ConfigError, match="glide"):  # at construction, before any face is followed
+        MultiFaceTracker(glide="cubic")

@@ -45,6 +45,12 @@ MAX_EXTRAPOLATE_INTERVALS = 3.0
 DISCOVER_BACKOFF = 4
 
 
+def _check_glide(glide: str) -> str:
+    if glide not in GLIDES:
+        raise ConfigError(f"glide must be one of {', '.join(GLIDES)}, got {glide!r}")
+    return glide
+
+
 def _iou(a, b) -> float:
     ax0, ay0, aw, ah = a[:4]
     bx0, by0, bw, bh = b[:4]
@@ -74,9 +80,7 @@ class FaceTrack:
 
     def __init__(self, track_id: int, index: int, every_n: int = 30, max_gap: int = 45, scale: float = 1.5,
                  deadband: float = 0.04, glide: str = "linear"):
-        if glide not in GLIDES:
-            raise ConfigError(f"glide must be one of {', '.join(GLIDES)}, got {glide!r}")
-        self.glide = glide
+        self.glide = _check_glide(glide)
         self.id = int(track_id)
         self.every_n = max(1, int(every_n))
         self.retry_every = max(1, self.every_n // 3)
@@ -290,7 +294,7 @@ class MultiFaceTracker:
         self.every_n = max(1, int(every_n))
         self.retry_every = max(1, self.every_n // 3)
         self.scale, self.max_gap, self.deadband = float(scale), int(max_gap), float(deadband)
-        self.glide = glide
+        self.glide = _check_glide(glide)  # refused here, not when the first face appears
         self.discover_every = max(1, int(discover_every if discover_every is not None else 2 * self.every_n))
         self.max_faces = None if max_faces is None else max(1, int(max_faces))
         self.tracks: dict[int, FaceTrack] = {}
