@@ -14,6 +14,12 @@
    the CPU per video of the two arms and w1 the 1-worker wall time, W workers on P cores cannot take
    less than n * c2 / min(W, P), so the speed-up is at most w1 / (n * c2 / min(W, P)).
 
+``--per-core`` also times the 1-worker batch held to one CPU (``sched_setaffinity``), against the
+W-worker batch on W CPUs: how the batch scales per core. On a machine with at least W + 1 cores
+this is what ``--workers W`` against ``--workers 1`` shows, because one worker then has a core for
+its decoder thread beside it; with 2 CPUs the plain comparison cannot show it (one worker alone
+already keeps about 1.3 of the 2 busy, so the bound is about 2 / 1.3 = 1.55x).
+
 ``--loop`` also times the inputs as separate ``mmrphys estimate VIDEO --out DIR`` processes one after
 the other (a shell loop: every process imports and loads the model again).
 
@@ -29,6 +35,7 @@ import csv
 import os
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -53,7 +60,7 @@ def make_inputs(workdir: Path, n: int) -> Path:
     return inputs
 
 
-def run_once(inputs: Path, out: Path, workers: int, method: str | None) -> dict:
+def run_once(inputs: Path, out: Path, workers: int, method: str | None, cpus: set[int] | None = None) -> dict:
     shutil.rmtree(out, ignore_errors=True)
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT / "src"))
     cmd = [sys.executable, "-m", "mmrphys", "estimate", str(inputs), "--out", str(out), "--quiet",
@@ -61,7 +68,8 @@ def run_once(inputs: Path, out: Path, workers: int, method: str | None) -> dict:
     load = os.getloadavg()[0]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    pin = None if cpus is None else (lambda: os.sched_setaffinity(0, cpus))  # inherited by the workers
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, preexec_fn=pin)
     wall = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
@@ -70,7 +78,8 @@ def run_once(inputs: Path, out: Path, workers: int, method: str | None) -> dict:
         rows = list(csv.DictReader(fh))
     assert all(r["status"] == "ok" for r in rows), rows
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return {"workers": workers, "load": load, "wall": wall, "cpu": cpu, "n": len(rows),
+    label = workers if cpus is None else f"{workers} on {len(cpus)} CPU"
+    return {"workers": label, "load": load, "wall": wall, "cpu": cpu, "n": len(rows),
             "load_after": os.getloadavg()[0],
             "hr": sorted({r["heart_rate_bpm"] for r in rows})}
 
@@ -107,6 +116,8 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--loop", action="store_true",
                     help="also time a shell-style loop: one 'mmrphys estimate VIDEO' process per input")
+    ap.add_argument("--per-core", action="store_true",
+                    help="also time 1 worker held to 1 CPU against --workers on as many CPUs")
     args = ap.parse_args()
     workdir = Path(args.workdir)
     inputs = make_inputs(workdir, args.n)
@@ -117,10 +128,18 @@ def main() -> None:
           "cores in use | videos | HR values |")
     print("|---|---|---|---|---|---|---|---|")
     runs = []
+    usable = sorted(os.sched_getaffinity(0))
+    pinned = ("1 on 1 CPU", f"{args.workers} on {args.workers} CPU") if args.per_core else ()
+    if args.per_core and len(usable) < args.workers:
+        sys.exit(f"--per-core needs {args.workers} usable CPUs, this process has {len(usable)}")
     for _ in range(args.repeat):
-        for w in (1, args.workers) + (("loop",) if args.loop else ()):
+        for w in (1, args.workers) + (("loop",) if args.loop else ()) + pinned:
             if w == "loop":
                 r = run_loop(inputs, workdir / "out_loop", args.method)
+            elif isinstance(w, str):
+                n_workers = 1 if w == pinned[0] else args.workers
+                r = run_once(inputs, workdir / f"out_pin{n_workers}", n_workers, args.method,
+                             cpus=set(usable[:n_workers]))
             else:
                 r = run_once(inputs, workdir / f"out_w{w}", w, args.method)
             runs.append(r)
@@ -135,6 +154,15 @@ def main() -> None:
           f"{w1['wall'] / wn['wall']:.2f}x ({w1['wall']:.1f} s -> {wn['wall']:.1f} s); CPU per video "
           f"{w1['cpu'] / w1['n']:.2f} s -> {wn['cpu'] / wn['n']:.2f} s; bound on {cores} cores at that CPU: "
           f"{w1['wall'] / (wn['cpu'] / cores):.2f}x; load average now {os.getloadavg()[0]:.2f}")
+    med = {w: statistics.median(r["wall"] for r in runs if r["workers"] == w) for w in (1, args.workers)}
+    print(f"speed-up of the medians (the host's other tenants move single runs by 10-20 %): "
+          f"{med[1] / med[args.workers]:.2f}x ({med[1]:.1f} s -> {med[args.workers]:.1f} s)")
+    if args.per_core:
+        p1, pn = (min((r for r in runs if r["workers"] == w), key=lambda r: r["wall"]) for w in pinned)
+        m1, mn = (statistics.median(r["wall"] for r in runs if r["workers"] == w) for w in pinned)
+        print(f"per-core scaling, fastest {pinned[1]} over fastest {pinned[0]}: "
+              f"{p1['wall'] / pn['wall']:.2f}x ({p1['wall']:.1f} s -> {pn['wall']:.1f} s); "
+              f"of the medians {m1 / mn:.2f}x")
     if args.loop:
         lp = min((r for r in runs if r["workers"] == "loop"), key=lambda r: r["wall"])
         print(f"speed-up over a loop of {lp['n']} separate 'mmrphys estimate' processes: "
