@@ -62,7 +62,7 @@ def _write(path, data: bytes):
 
 @pytest.mark.parametrize("maker, message", [
     (lambda p: p / "missing.mp4", "no such file"),
-    (lambda p: p, "is a directory"),
+    (lambda p: p, "is a folder with no image frames"),  # a folder of frames is a video (test_images.py)
     (lambda p: _write(p / "empty.mp4", b""), "empty"),
     (lambda p: _write(p / "notes.mp4", b"hello, not a video\n" * 50), "not a readable video"),
 ])

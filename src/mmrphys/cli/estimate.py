@@ -9,6 +9,8 @@ examples:
                                                      (MMRPhys, FactorizePhys, PhysNet, EfficientPhys)
   mmrphys estimate video.mp4 --method mmrphys --backend compiled   compiled once, cached, faster after
   mmrphys estimate stream.h264 --fps 30              a raw stream without timestamps: give its rate
+  mmrphys estimate frames/ --fps 30                  a folder of image frames (png, jpg, ...) in natural
+                                                     name order is one recording: give its rate
   mmrphys estimate group.mp4 --out results/           every face: JSON "faces", CSV bvp_<id>, PNG rows
   mmrphys estimate group.mp4 --max-faces 1            the main face only (present longest, then largest)
 
@@ -46,7 +48,8 @@ def add_parser(sub) -> None:
     p = sub.add_parser("estimate", help="HR, RR, waveforms and a report from a face video",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("video", nargs="*", metavar="VIDEO",
-                   help="video file (mp4, avi, mkv, y4m, ... anything FFmpeg decodes); several files or "
+                   help="video file (mp4, avi, mkv, y4m, ... anything FFmpeg decodes), or a folder of image "
+                        "frames (png, jpg, bmp, tiff: one recording, with --fps); several files or "
                         "folders (searched recursively for videos) run as a batch into --out")
     p.add_argument("--method", default=None,
                    help=f"mmrphys (shipped weights unless --weights) or {', '.join(UNSUPERVISED_METHODS)} "
@@ -92,14 +95,17 @@ def add_parser(sub) -> None:
 
 
 def _is_batch(args) -> bool:
-    """Several inputs, or a folder: the batch. One file (with or without --thermal), or --thermal alone,
-    keeps the single-input behaviour."""
+    """Several inputs, or a folder of videos: the batch. One file or one folder of image frames (with or
+    without --thermal), or --thermal alone, keeps the single-input behaviour."""
     from mmrphys.errors import ConfigError
+    from mmrphys.video import is_image_folder
+    from mmrphys.vitals.batch import VIDEO_SUFFIXES
 
     thermal = getattr(args, "thermal", None) is not None
     if not args.video and not thermal:
         raise ConfigError("no video given: mmrphys estimate VIDEO [VIDEO|FOLDER ...] (see --help)")
-    batch = len(args.video) > 1 or (len(args.video) == 1 and Path(args.video[0]).is_dir())
+    batch = len(args.video) > 1 or (len(args.video) == 1 and Path(args.video[0]).is_dir()
+                                    and not is_image_folder(args.video[0], VIDEO_SUFFIXES))
     if batch and thermal:
         raise ConfigError("--thermal pairs one RGB video with its thermal recording; it cannot be used with "
                           "several inputs or a folder")

@@ -372,8 +372,16 @@ class VideoReader:
 
 
 def open_video(path, fps: float | None = None, max_side: int | None = None,
-               threads: int = DEFAULT_DECODE_THREADS) -> VideoReader:
-    """Open ``path`` for streaming decode; raises :class:`InputError` with a one-line reason."""
+               threads: int = DEFAULT_DECODE_THREADS):
+    """Open ``path`` for streaming decode; raises :class:`InputError` with a one-line reason.
+
+    A video file gives a :class:`VideoReader`; a folder gives an
+    :class:`~mmrphys.video.images.ImageFolder` (its image files as frames; ``fps`` required).
+    """
+    if str(path) != "" and Path(path).is_dir():
+        from mmrphys.video.images import ImageFolder
+
+        return ImageFolder(path, fps=fps, max_side=max_side)
     return VideoReader(path, fps=fps, max_side=max_side, threads=threads)
 
 

@@ -31,7 +31,6 @@ import io
 import json
 import math
 import os
-import re
 import signal
 import sys
 import time
@@ -41,6 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mmrphys.errors import ConfigError, InputError, MmrphysError
+from mmrphys.video.images import is_image_folder, natural_key
 
 __all__ = ["BatchItem", "SUMMARY_COLUMNS", "SUMMARY_NAME", "VIDEO_SUFFIXES", "estimate_many", "find_inputs",
            "result_complete", "unique_stems"]
@@ -79,18 +79,16 @@ class BatchItem:
 
 
 # ----------------------------------------------------------------------------- inputs and names
-def _natural_key(s: str) -> list:
-    return [(0, int(t), "") if t.isdigit() else (1, 0, t.lower()) for t in re.split(r"(\d+)", s) if t]
-
-
 def _hidden(rel: Path) -> bool:
     return any(part.startswith(".") for part in rel.parts)
 
 
 def find_inputs(paths: Iterable) -> list[Path]:
     """The input files: files as given (whatever their suffix; a missing one stays in the list and
-    fails with its own reason), folders searched recursively for :data:`VIDEO_SUFFIXES` (hidden
-    files and folders skipped), in natural order per folder; the same file twice is kept once.
+    fails with its own reason), a folder of image frames given by name as one input (it holds image
+    files and no video directly: :func:`mmrphys.video.is_image_folder`), other folders searched
+    recursively for :data:`VIDEO_SUFFIXES` (hidden files and folders skipped), in natural order per
+    folder; the same file twice is kept once.
 
     :class:`InputError` when a folder holds no video, or when nothing is given.
     """
@@ -102,13 +100,16 @@ def find_inputs(paths: Iterable) -> list[Path]:
         p = Path(given)
         if str(given) == "":
             raise InputError("empty input path")
-        if p.is_dir():
+        if is_image_folder(p, VIDEO_SUFFIXES):
+            found = [p]  # a folder of image frames given by name is one recording
+        elif p.is_dir():
             found = [f for f in p.rglob("*") if f.suffix.lower() in VIDEO_SUFFIXES and f.is_file()
                      and not _hidden(f.relative_to(p))]
             if not found:
                 raise InputError(f"{p}: no video files in this folder or below "
-                                 f"({', '.join(VIDEO_SUFFIXES[:6])}, ...)")
-            found.sort(key=lambda f: _natural_key(f.relative_to(p).as_posix()))
+                                 f"({', '.join(VIDEO_SUFFIXES[:6])}, ...); a folder of image frames is "
+                                 "one input when named itself (with --fps)")
+            found.sort(key=lambda f: natural_key(f.relative_to(p).as_posix()))
         else:
             found = [p]
         for f in found:

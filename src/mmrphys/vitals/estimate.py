@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from mmrphys.errors import ConfigError, InputError
-from mmrphys.video import VideoReader, as_lazy_frame, frames_from_array, open_video
+from mmrphys.video import ImageFolder, VideoReader, as_lazy_frame, frames_from_array, open_video
 from mmrphys.vitals.estimators import (
     DEFAULT_RR_FROM,
     UNSUPERVISED_METHODS,
@@ -54,7 +54,8 @@ def estimate(source, method: str | None = None, weights=None, fps: float | None 
              rr_from: str = DEFAULT_RR_FROM, decode_thread: bool = True, threads: int = 1) -> Result:
     """Heart rate, breathing rate, waveforms, HRV, quality and confidence of every face in a video.
 
-    ``source``: a video path, or a uint8 frame array (N, H, W, 3) with ``fps`` or per-frame
+    ``source``: a video path, a folder of image frames (PNG, JPEG, ...: one recording, natural
+    file-name order, with ``fps``), or a uint8 frame array (N, H, W, 3) with ``fps`` or per-frame
     ``timestamps`` (seconds). ``method``: an unsupervised method (``pos`` — the default —,
     ``chrom``, ``green``, ``ica``, ``lgi``, ``pbv``, ``omit``) or ``mmrphys`` (any neural model:
     MMRPhys, FactorizePhys, PhysNet, EfficientPhys; the architecture is read from the weights) with
@@ -156,12 +157,16 @@ def _warm_imports() -> None:
     threading.Thread(target=work, name="mmrphys-imports", daemon=True).start()
 
 
+#: Readers that decode files and can do so in a background thread (``decode_thread``).
+_DECODERS = (VideoReader, ImageFolder)
+
+
 def _lazy_frames(reader, decode_thread: bool = True):
     """``(lazy frame, t)`` pairs: the reader's own (YUV crops; a video file decoding in a thread
     unless ``decode_thread`` is False) when it has them."""
     frames = getattr(reader, "frames", None)
     if callable(frames):
-        return frames(prefetch=False) if not decode_thread and isinstance(reader, VideoReader) else frames()
+        return frames(prefetch=False) if not decode_thread and isinstance(reader, _DECODERS) else frames()
     return ((as_lazy_frame(f), t) for f, t in reader)
 
 
