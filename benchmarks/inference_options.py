@@ -24,7 +24,7 @@ Options measured (every row through ``mmrphys.estimate`` or on its waveforms):
 * detection interval: every 1 s (default), every 0.5 s, 1.5 s and 2 s.
 * frame loop (``LOOP_OPTIONS``): the box's glide between detections (linear over one interval, the
   default, or a Hann speed profile over 1 or 2 intervals), the box deadband, and the GOP deflicker
-  and key-frame notch switched off or the deflicker's memory shortened.
+  switched off or the deflicker's memory shortened.
 * window overlap of the model: 50 % (default), 75 %, 0 %.
 * whole-clip rate: periodogram peak of the stitched waveform (default), the same without the
   harmonic check, and the median of 10 s window rates.
@@ -212,7 +212,7 @@ def run_estimate(video, weights, *, detector=None, detect_every_s=1.0, overlap=N
 
 #: Options of the frame loop measured by patching the main job's modules (benchmark only): name ->
 #: ``{"glide": ...}`` (the tracker's box glide, ``mmrphys.faces.track.GLIDES``, with
-#: ``"glide_intervals"``), ``"deflicker": False``, ``"notch": False``, ``"memory"`` (GOPs the
+#: ``"glide_intervals"``), ``"deflicker": False``, ``"memory"`` (GOPs the
 #: deflicker averages), ``"deadband"`` (box moves ignored, fraction of the side).
 LOOP_OPTIONS = {
     "box glide smooth over 1 interval (Hann speed)": {"glide": "smooth", "glide_intervals": 1.0},
@@ -220,14 +220,12 @@ LOOP_OPTIONS = {
     "box deadband 2 %": {"deadband": 0.02},
     "box deadband 15 %": {"deadband": 0.15},
     "no GOP deflicker": {"deflicker": False},
-    "no key-frame notch": {"notch": False},
     "deflicker memory 4 GOPs": {"memory": 4},
 }
 
 
 @contextlib.contextmanager
-def patched_loop(glide="linear", glide_intervals=None, deflicker=True, notch=True, memory=None,
-                 deadband=None):
+def patched_loop(glide="linear", glide_intervals=None, deflicker=True, memory=None, deadband=None):
     """The main job with one frame-loop option changed (see ``LOOP_OPTIONS``); restored on exit."""
     import functools
 
@@ -249,8 +247,6 @@ def patched_loop(glide="linear", glide_intervals=None, deflicker=True, notch=Tru
         put(track, "SMOOTH_GLIDE_INTERVALS", glide_intervals)
     if not deflicker:
         put(pipeline.GopDeflicker, "__call__", lambda self, crop, phase, period: crop)
-    if not notch:
-        put(pipeline, "_keyframe_notch", lambda *a: [])
     if memory is not None:  # _Face builds its GopDeflicker with the defaults
         put(pipeline.GopDeflicker.__init__, "__defaults__", (memory, 2))
     try:

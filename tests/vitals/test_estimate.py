@@ -101,18 +101,17 @@ def test_a_detector_of_ones_own_is_used():
     assert abs(res.heart_rate_bpm - 72) <= 3
 
 
-def test_fixed_gop_key_frames_are_notched_and_long_gops_are_not(clip84, tmp_path):
-    """A 20 fps MPEG-4 Part 2 file with a key frame every 12 frames (its encoders' default): the
-    crops' GOP flicker is removed and its 100 bpm line notched out, with warnings; an H.264 file (key
-    frames far apart) is left alone."""
+def _encode(path, frames, fps, codec, **options):
     import av
 
-    frames, _ = _frames(16, fps=20, hr=72)
-    path = tmp_path / "gop12.avi"
     with av.open(str(path), "w") as out:
-        st = out.add_stream("mpeg4", rate=20)
-        st.width, st.height, st.pix_fmt, st.bit_rate = 160, 120, "yuv420p", 400_000
-        st.codec_context.gop_size = 12
+        st = out.add_stream(codec, rate=fps)
+        st.width, st.height, st.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
+        if "bit_rate" in options:
+            st.bit_rate = options.pop("bit_rate")
+        if "gop_size" in options:
+            st.codec_context.gop_size = options.pop("gop_size")
+        st.options = {k: str(v) for k, v in options.items()}
         for k, img in enumerate(frames):
             f = av.VideoFrame.from_ndarray(img, format="rgb24")
             f.pts = k
@@ -120,15 +119,36 @@ def test_fixed_gop_key_frames_are_notched_and_long_gops_are_not(clip84, tmp_path
                 out.mux(pkt)
         for pkt in st.encode():
             out.mux(pkt)
+    return path
+
+
+def test_fixed_gop_flicker_is_removed_and_long_gops_are_left_alone(clip84, tmp_path):
+    """A 20 fps MPEG-4 Part 2 file with a key frame every 12 frames (its encoders' default): the
+    crops' GOP flicker is removed, with a warning; an H.264 file (key frames far apart) is left alone."""
+    frames, _ = _frames(16, fps=20, hr=72)
+    path = _encode(tmp_path / "gop12.avi", frames, 20, "mpeg4", bit_rate=400_000, gop_size=12)
     res = mmrphys.estimate(path, method="pos", progress=False)
-    assert res.extra["keyframe_notch_bpm"] == [100.0]
-    assert res.extra["gop_deflicker_frames"] == 12  # the crops' flicker removed too
-    assert any("key frames every 0.60 s" in w for w in res.warnings)
+    assert res.extra["keyframe_lines_bpm"] == [100.0]
+    assert res.extra["gop_deflicker_frames"] == 12  # the crops' flicker removed
     assert any("a key frame every 12 frames" in w for w in res.warnings)
     assert abs(res.heart_rate_bpm - 72) <= 3
+    assert not any("key-frame rate" in w for w in res.warnings)  # 72 bpm is not at 100 bpm
     plain = mmrphys.estimate(clip84["video"], method="pos", progress=False)
-    assert plain.extra["keyframe_notch_bpm"] == [] and plain.extra["gop_deflicker_frames"] is None
-    assert not any("key frames" in w for w in plain.warnings)
+    assert plain.extra["keyframe_lines_bpm"] == [] and plain.extra["gop_deflicker_frames"] is None
+    assert not any("key frame" in w for w in plain.warnings)
+
+
+def test_a_heart_rate_at_the_key_frame_rate_is_kept(tmp_path):
+    """H.264 with a key frame every second (cameras' and phones' usual GOP) and a resting 60 bpm: the
+    pulse repeats with the GOP. Removing the GOP-synchronous crop colour and notching 60 bpm out (the
+    previous handling) read this clip as 72.4 bpm; the pulse must be read, with a warning that it sits
+    on a key-frame line. (Measured 60.2 bpm; the 30 s clip tests hold 2 bpm.)"""
+    frames, _ = _frames(30, fps=30, size=(320, 240), hr=60, seed=7)
+    path = _encode(tmp_path / "gop30.mp4", frames, 30, "libx264", crf=23, g=30, keyint_min=30, sc_threshold=0)
+    res = mmrphys.estimate(path, progress=False)
+    assert res.extra["gop_deflicker_frames"] == 30 and res.extra["keyframe_lines_bpm"] == [60.0, 120.0, 180.0]
+    assert abs(res.heart_rate_bpm - 60) <= 2
+    assert any("is at the key-frame rate or a multiple of it (60.0 bpm" in w for w in res.warnings)
 
 
 def test_no_face_anywhere():

@@ -49,6 +49,8 @@ RR_MIN_DURATION_S = 15.0
 #: be lost and keep its box).
 DETECT_EVERY_S = 1.0
 MAX_GAP_S = 1.5
+#: A heart rate this close (bpm) to a fixed key-frame rate or its multiple gets a warning.
+KEYFRAME_LINE_BPM = 1.5
 #: How often the whole frame is searched for new faces while faces are followed.
 DISCOVER_EVERY_S = 2.0
 #: Windows of the rolling rates (and of a stream's readings).
@@ -152,7 +154,7 @@ class Pipeline:
         self.gop_frames: int | None = None  # the fixed GOP the crops were corrected for
         self.src_fps = float(src_fps)
         self.warnings = list(warnings or [])
-        self._notch_hz: list[float] = []  # key-frame artefact frequencies (Hz), set by finish()
+        self._keyframe_hz: list[float] = []  # key-frame rate and harmonics in the HR band, set by finish()
         self.fs = estimator.start(self.src_fps, self.warnings)
         self.max_faces = check_max_faces(max_faces)
         self.name = name
@@ -237,9 +239,11 @@ class Pipeline:
         """Rates, waveforms and quality per face; the main face's :class:`Result` with ``faces``.
 
         When the source gave its key-frame times (``keyframe_times`` of the constructor: a compressed
-        file) and they recur at a fixed interval, that periodic step in the skin colour has its
-        frequencies in the HR band (:func:`mmrphys.signals.filters.keyframe_frequencies_hz`) notched
-        out of each pulse before its rates are read, and a warning says so.
+        file) and they recur at a fixed interval, a heart rate at the key-frame rate or a multiple of
+        it (:func:`mmrphys.signals.filters.keyframe_frequencies_hz`) gets a warning: compression
+        flicker could look like that. (The flicker's spatial pattern was already taken out of the
+        crops, :mod:`mmrphys.tensors.deflicker`; nothing is notched out of the pulse, which would hide
+        a true rate there.)
 
         Raises :class:`InputError` when the clip is shorter than ``MIN_DURATION_S`` or no face was
         seen for ``MIN_DURATION_S`` at a time.
@@ -252,7 +256,7 @@ class Pipeline:
                              f"{MIN_DURATION_S:.0f} s")
         gaps = self.tracker.finish(n)
         grid = uniform_grid(0.0, t_src[-1], self.fs)
-        self._notch_hz = _keyframe_notch(self._keyframes, preset, self.fs, self.warnings)
+        self._keyframe_hz = _keyframe_lines(self._keyframes, preset, self.fs)
         if self.gop_frames is not None:
             self.warnings.append(f"a key frame every {self.gop_frames} frames (a fixed GOP): its flicker "
                                  "was removed from the face crops")
@@ -304,8 +308,6 @@ class Pipeline:
         segs = _segments(np.isfinite(bvp), _min_len(self.fs))
         if not segs:
             return None
-        if self._notch_hz:
-            bvp = _notched(bvp, segs, self.fs, self._notch_hz)
         main = max(segs, key=lambda se: se[1] - se[0])
         face_fraction = float(valid_src.mean())
         if face_fraction < 0.999:
@@ -320,11 +322,14 @@ class Pipeline:
             rsp, rsp_source = _rsp_from_bvp(bvp, segs, self.fs), RSP_FROM_BVP
         hr, rr, hrv, quality, rolling, confidence = _rates(bvp, rsp, self.fs, main, segs, grid, preset,
                                                            warnings, rsp_from_model)
+        kf_warning = _keyframe_warning(hr, self._keyframe_hz) if hr is not None else None
+        if kf_warning:
+            warnings.append(kf_warning)
         quality["face_detected_fraction"] = face_fraction
         quality["warnings"] = warnings
         track = self.tracker.tracks[face.id]
         extra = {"n_frames": len(self.times), "source_fps": self.src_fps,
-                 "keyframe_notch_bpm": [round(60.0 * f, 2) for f in self._notch_hz],
+                 "keyframe_lines_bpm": [round(60.0 * f, 2) for f in self._keyframe_hz],
                  "gop_deflicker_frames": self.gop_frames,
                  "face": {"detector": self.tracker.detector.backend, "detect_every_frames": self.detect_every,
                           "detections": track.n_detections, "found": track.n_found,
@@ -419,30 +424,23 @@ def _face_reading(face: _Face, fs: float, preset: str, box: tuple) -> FaceReadin
     return FaceReading(face.id, float(t_end), hr, rr, trust, box, bvp.size / fs)
 
 
-def _keyframe_notch(keyframe_times, preset: str, fs: float, warnings: list[str]) -> list[float]:
-    """The key-frame artefact frequencies (Hz) to notch out of the pulses (see ``Pipeline.finish``)."""
+def _keyframe_lines(keyframe_times, preset: str, fs: float) -> list[float]:
+    """The fixed key-frame rate and its harmonics in the HR band (Hz), or [] (see ``Pipeline.finish``)."""
     if len(keyframe_times) < 4:
         return []
     from mmrphys.signals.filters import keyframe_frequencies_hz
     from mmrphys.signals.presets import get_preset
 
-    freqs = [f for f in keyframe_frequencies_hz(keyframe_times, get_preset(preset).band("hr")) if f < fs / 2]
-    if freqs:
-        period = float(np.median(np.diff(np.sort(np.asarray(keyframe_times, dtype=float)))))
-        warnings.append(f"key frames every {period:.2f} s (a fixed-GOP compressed video) flicker the skin "
-                        f"colour; that artefact at {', '.join(f'{60 * f:.1f}' for f in freqs)} bpm is "
-                        "notched out of the pulse (a true heart rate within ~1.5 bpm of it is hidden)")
-    return freqs
+    return [f for f in keyframe_frequencies_hz(keyframe_times, get_preset(preset).band("hr")) if f < fs / 2]
 
 
-def _notched(bvp: np.ndarray, segs, fs: float, freqs_hz: list[float]) -> np.ndarray:
-    """``bvp`` with ``freqs_hz`` notched out of each finite segment (NaN elsewhere kept)."""
-    from mmrphys.signals.filters import notch
-
-    out = bvp.copy()
-    for s, e in segs:
-        out[s:e] = notch(bvp[s:e], fs, freqs_hz)
-    return out
+def _keyframe_warning(hr_bpm: float, lines_hz: list[float]) -> str | None:
+    """A warning when ``hr_bpm`` is within :data:`KEYFRAME_LINE_BPM` of a key-frame line."""
+    near = [60.0 * f for f in lines_hz if abs(60.0 * f - hr_bpm) <= KEYFRAME_LINE_BPM]
+    if not near or not np.isfinite(hr_bpm):
+        return None
+    return (f"the heart rate ({hr_bpm:.1f} bpm) is at the key-frame rate or a multiple of it "
+            f"({near[0]:.1f} bpm, a fixed-GOP compressed video): compression flicker could look like this")
 
 
 def _rsp_from_bvp(bvp: np.ndarray, segs, fs: float) -> np.ndarray:
