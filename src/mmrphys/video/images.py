@@ -160,4 +160,3 @@ class ImageFolder:
         """The frames as :class:`RGBFrame`; ``prefetch`` reads and decodes them in a background thread."""
         it = ((RGBFrame(f), t) for f, t in self)
         return _prefetch(it) if prefetch else it
-

@@ -322,7 +322,7 @@ class Pipeline:
             rsp, rsp_source = _rsp_from_bvp(bvp, segs, self.fs), RSP_FROM_BVP
         hr, rr, hrv, quality, rolling, confidence = _rates(bvp, rsp, self.fs, main, segs, grid, preset,
                                                            warnings, rsp_from_model)
-        kf_warning = _keyframe_warning(hr, self._keyframe_hz) if hr is not None else None
+        kf_warning = _keyframe_warning(hr, self._keyframe_hz)
         if kf_warning:
             warnings.append(kf_warning)
         quality["face_detected_fraction"] = face_fraction
@@ -434,10 +434,12 @@ def _keyframe_lines(keyframe_times, preset: str, fs: float) -> list[float]:
     return [f for f in keyframe_frequencies_hz(keyframe_times, get_preset(preset).band("hr")) if f < fs / 2]
 
 
-def _keyframe_warning(hr_bpm: float, lines_hz: list[float]) -> str | None:
+def _keyframe_warning(hr_bpm: float | None, lines_hz: list[float]) -> str | None:
     """A warning when ``hr_bpm`` is within :data:`KEYFRAME_LINE_BPM` of a key-frame line."""
+    if hr_bpm is None or not np.isfinite(hr_bpm):
+        return None
     near = [60.0 * f for f in lines_hz if abs(60.0 * f - hr_bpm) <= KEYFRAME_LINE_BPM]
-    if not near or not np.isfinite(hr_bpm):
+    if not near:
         return None
     return (f"the heart rate ({hr_bpm:.1f} bpm) is at the key-frame rate or a multiple of it "
             f"({near[0]:.1f} bpm, a fixed-GOP compressed video): compression flicker could look like this")
