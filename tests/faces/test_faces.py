@@ -55,6 +55,34 @@ def test_detector_on_4k_frame_downscales():
     assert boxes and _iou(boxes[0], [v * 10 for v in truth]) > 0.4
 
 
+def _small_face_frame(face_px, canvas=(1280, 720)):
+    """The synthetic face scaled to ``face_px`` and placed on a flat HD canvas; its box there."""
+    import cv2
+
+    frame, truth = _scene_frame(320, 240)
+    s = face_px / max(truth[2], truth[3])
+    small = cv2.resize(frame, (round(320 * s), round(240 * s)), interpolation=cv2.INTER_AREA)
+    w, h = canvas
+    big = np.full((h, w, 3), 90, np.uint8)
+    x0, y0 = w // 3, h // 2 - small.shape[0] // 2
+    big[y0:y0 + small.shape[0], x0:x0 + small.shape[1]] = small
+    return big, [x0 + truth[0] * s, y0 + truth[1] * s, truth[2] * s, truth[3] * s]
+
+
+@pytest.mark.parametrize("face_px", [100, 60])
+def test_a_small_face_in_an_hd_frame_is_found_and_tracked(face_px):
+    # 1280x720 is searched 320 px wide, where these faces are 25 and 15 px, and they are below
+    # min_size (0.15 of 720 = 108 px): the second, finer search (detect.SMALL_FACE_FRACTION) finds them
+    frame, truth = _small_face_frame(face_px)
+    det = FaceDetector()
+    boxes = det.detect(frame)
+    assert boxes and _iou(boxes[0], truth) > 0.4
+    side = max(truth[2], truth[3])
+    tracked = det.detect(frame, min_face_px=0.6 * side, max_face_px=1.7 * side)  # the tracker's search
+    assert tracked and _iou(tracked[0], truth) > 0.4
+    assert det.detect(np.full_like(frame, 90)) == []
+
+
 def test_no_face_in_noise_and_unknown_backend():
     rng = np.random.default_rng(0)
     assert FaceDetector().detect(rng.integers(0, 255, (240, 320, 3), dtype=np.uint8)) == []
