@@ -116,7 +116,7 @@ def _check_thermal_args(args) -> None:
     import math
 
     from mmrphys.errors import ConfigError
-    from mmrphys.video.reader import check_fps
+    from mmrphys.video.rate import check_fps
 
     if args.thermal is None:
         if args.thermal_unit is not None or args.thermal_fps is not None or args.thermal_delay_s:
@@ -141,7 +141,7 @@ def check_options(args) -> None:
     """The options one input and a batch share, before any work; one-line :class:`ConfigError`
     naming the option else."""
     from mmrphys.errors import ConfigError
-    from mmrphys.video.reader import check_fps
+    from mmrphys.video.rate import check_fps
 
     if args.fps is not None:
         check_fps(args.fps, "--fps")

@@ -72,7 +72,7 @@ def _stem(args) -> str:
 
 def check_args(args) -> None:
     from mmrphys.errors import ConfigError
-    from mmrphys.video.reader import check_fps
+    from mmrphys.video.rate import check_fps
     from mmrphys.vitals.result import check_output_dir
 
     if (args.video is None) == (args.camera is None):

@@ -18,6 +18,7 @@ import numpy as np
 from mmrphys.errors import InputError
 from mmrphys.video.frame import RGBFrame
 from mmrphys.video.frame import prefetch as _prefetch
+from mmrphys.video.rate import check_fps
 
 __all__ = ["IMAGE_SUFFIXES", "ImageFolder", "image_files", "is_image_folder", "natural_key"]
 
@@ -81,8 +82,6 @@ class ImageFolder:
     """
 
     def __init__(self, folder, fps: float | None = None, max_side: int | None = None):
-        from mmrphys.video.reader import check_fps
-
         self.path = Path(folder)
         if not self.path.is_dir():
             raise InputError(f"{self.path} is not a folder of image frames")

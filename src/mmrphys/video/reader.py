@@ -12,6 +12,7 @@ import numpy as np
 from mmrphys.errors import InputError
 from mmrphys.video.frame import RGBFrame, YUVFrame
 from mmrphys.video.frame import prefetch as _prefetch
+from mmrphys.video.rate import MAX_FPS, MIN_FPS, check_fps
 
 # 8-bit 4:2:0 formats whose planes YUVFrame converts itself (everything else goes through FFmpeg)
 _YUV420_FORMATS = ("yuv420p", "yuvj420p")
@@ -21,8 +22,6 @@ _YUV420_FORMATS = ("yuv420p", "yuvj420p")
 DEFAULT_DECODE_THREADS = 1
 
 
-#: Frame rates accepted from files, ``fps=`` and timestamps (frames per second).
-MIN_FPS, MAX_FPS = 1.0, 1000.0
 #: FFmpeg demuxers that are not video: ``tty`` renders any text file (.txt, .ans) as frames.
 _TEXT_FORMATS = ("tty",)
 #: Frames decoded when a file is opened, to read its rotation, timestamps and whether it has colour.
@@ -32,18 +31,6 @@ PROBE_FRAMES = 60
 GREY_CHROMA_LEVELS = 3.0
 #: Frames flatter than this (luma std, 8-bit levels) tell nothing about colour (black, fades).
 FLAT_LUMA_STD = 4.0
-
-
-def check_fps(fps, what: str = "fps") -> float:
-    """``fps`` as a float in [:data:`MIN_FPS`, :data:`MAX_FPS`]; :class:`InputError` naming ``what`` else."""
-    try:
-        value = float(fps)
-    except (TypeError, ValueError):
-        raise InputError(f"{what} must be a number of frames per second, got {fps!r}") from None
-    if not (math.isfinite(value) and MIN_FPS <= value <= MAX_FPS):
-        raise InputError(f"{what} must be between {MIN_FPS:g} and {MAX_FPS:g} frames per second, "
-                         f"got {value:g}")
-    return value
 
 
 def _is_gray_format(name: str) -> bool:

@@ -496,7 +496,7 @@ def estimate_many(paths, out_dir=None, workers: int = 1, method: str | None = No
     options = {"method": method, "weights": weights, "fps": fps, "backend": backend, "preset": preset,
                "max_faces": check_max_faces(max_faces), "threads": int(threads)}
     if fps is not None:
-        from mmrphys.video.reader import check_fps
+        from mmrphys.video.rate import check_fps
 
         check_fps(fps, "fps")
     # a bad method or unreadable weights stop the batch before any input, with the one error; with

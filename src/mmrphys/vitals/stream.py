@@ -24,7 +24,7 @@ import math
 import numpy as np
 
 from mmrphys.errors import ConfigError, InputError
-from mmrphys.video.reader import check_fps
+from mmrphys.video.rate import check_fps
 from mmrphys.vitals.estimators import make_estimator, method_name
 from mmrphys.vitals.pipeline import MIN_DURATION_S, Pipeline, Reading, check_max_faces
 from mmrphys.vitals.result import Result
