@@ -295,9 +295,9 @@ def cases(root: Path) -> list[Case]:
         d.mkdir(parents=True, exist_ok=True)
         return d
 
-    def bad_video(name: str, path: Path, must: str | None = None, timeout_s: float = 60, **kw):
+    def bad_video(name: str, path: Path, must: str | None = None, timeout_s: float = 60, extra=(), **kw):
         out = slot(name)
-        argv = ["estimate", str(path), "--out", str(out), "--quiet"]
+        argv = ["estimate", str(path), "--out", str(out), "--quiet", *extra]
         must = must if must is not None else Path(path).name
         cs.append(Case(f"estimate/{name}", argv, expect_exit=2, must_name=must,
                        timeout_s=timeout_s, check=all_of(unchanged(out), kw.pop("check", None))))
@@ -352,6 +352,41 @@ def cases(root: Path) -> list[Case]:
     good_run("variable-frame-rate", p["vfr"])
     good_run("16-bit-video", p["deep16"], warn="16-bit")
     good_run("method-uppercase", good, "--method", "CHROM")
+    # -- a folder of image frames: one recording, with --fps
+    frames = decoded(p["good"])
+
+    def frame_dir(name: str, n: int | None = None, edit=None) -> Path:
+        import cv2
+
+        d = root / "frames" / name
+        d.mkdir(parents=True)
+        for i, f in enumerate(frames[:n]):
+            cv2.imwrite(str(d / f"img{i}.png"), f[..., ::-1])
+        if edit is not None:
+            edit(d)
+        return d
+
+    def garbage(name: str):
+        return lambda d: (d / name).write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 64)
+
+    def odd_size(name: str):
+        def edit(d):
+            import cv2
+
+            cv2.imwrite(str(d / name), np.zeros((SIZE[1] + 8, SIZE[0], 3), np.uint8))
+        return edit
+
+    ok_frames, fps30 = frame_dir("ok"), ("--fps", "30")
+    good_run("frames-folder", ok_frames, *fps30, fps=30.0)
+    good_run("frames-folder-one-corrupt", frame_dir("corrupt", edit=garbage("img100.png")), *fps30,
+             warn="could not be read")
+    bad_video("frames-folder-no-fps", ok_frames, must="--fps")
+    bad_video("frames-folder-zero-fps", ok_frames, must="--fps", extra=("--fps", "0"), check=quick(8.0))
+    bad_video("frames-folder-odd-size", frame_dir("odd", edit=odd_size("img50.png")), must="img50.png",
+              extra=fps30)
+    bad_video("frames-folder-first-unreadable", frame_dir("first", edit=garbage("img0.png")), must="img0.png",
+              extra=fps30)
+    bad_video("frames-folder-too-short", frame_dir("short", n=30), must="clip is", extra=fps30)
     # corrupt middle: either a clean error naming the file, or a result that says it was damaged
     out = slot("corrupt-middle")
     argv = ["estimate", str(p["corrupt_middle"]), "--out", str(out), "--quiet"]

@@ -6,8 +6,8 @@ any work:
 * torch intra-op threads (``--threads``);
 * glibc keeps freed memory for reuse (:func:`retain_freed_memory`).
 
-``estimate`` calls :func:`configure_estimate` (OpenCV in one thread, and the above with a model), in
-its own process and in each batch worker.
+``estimate`` calls :func:`configure_estimate` (OpenCV in one thread and silent, and the above with a
+model), in its own process and in each batch worker.
 
 Every verb: NumPy's BLAS computes in the calling thread (:func:`single_thread_blas`, called by
 ``mmrphys.cli.main.main`` before NumPy loads).
@@ -81,10 +81,16 @@ def configure_estimate(threads: int, torch_model: bool) -> None:
     costs more than it saves. A minute of 640x480 video with the default model (2 cores, idle):
     3.7 -> 3.0 s of CPU and 2.7 -> 2.4 s of wall time, the same numbers out (the results do not
     depend on OpenCV's thread count). The decoding thread still runs beside the main one.
+
+    OpenCV's own log lines are off: a damaged image frame makes its decoder write an ``[ERROR]`` line
+    to stderr, beside the one line the main job writes about it (or the warning it gives).
     """
     import cv2
 
     cv2.setNumThreads(1)
+    logging = getattr(getattr(cv2, "utils", None), "logging", None)
+    if logging is not None:
+        logging.setLogLevel(logging.LOG_LEVEL_SILENT)
     if torch_model:
         configure_inference(threads)
 
