@@ -99,6 +99,35 @@ def test_ibvp_raw_folder(tmp_path):
         open_thermal(folder / "frame1.raw")
 
 
+def test_folder_of_16_bit_png_frames(tmp_path):
+    import cv2
+
+    folder = tmp_path / "thermal_png"
+    folder.mkdir()
+    cdeg = np.rint(_ramp() * 100).astype(np.uint16)  # centi-°C, as 16-bit radiometric frames are stored
+    for k in range(N):
+        cv2.imwrite(str(folder / f"t{k + 1}.png"), cdeg[k])  # t1 ... t6: natural order (t10 after t9)
+    np.savetxt(folder / "timestamps.txt", np.arange(N) * 0.04)  # 25 fps, from the folder's own file
+    r = open_thermal(folder)
+    got = _frames(r)
+    assert r.kind == "image-folder" and r.unit == "cdegC" and (r.width, r.height) == (W, H)
+    assert [t for _, t in got] == pytest.approx(np.arange(N) * 0.04)
+    for k, (f, _) in enumerate(got):  # centi-°C held exactly in uint16: the same °C up to float32 (1e-5)
+        np.testing.assert_allclose(f, cdeg[k] / 100.0, atol=1e-4)
+    with pytest.raises(InputError, match="give the right --thermal-unit"):  # centi-°C read as cK: -251 °C
+        open_thermal(folder, unit="cK")
+    cv2.imwrite(str(folder / "t4.png"), cdeg[3, :-2])  # a frame of another size: named when reached
+    with pytest.raises(InputError, match=r"thermal frame .*t4\.png: 32x22 uint16, the first frame is 32x24"):
+        _frames(open_thermal(folder))
+    cv2.imwrite(str(folder / "t1.png"), np.zeros((H, W, 3), np.uint8))
+    with pytest.raises(InputError, match=r"t1\.png: 3 channels; a thermal frame has one"):
+        open_thermal(folder)
+    empty = tmp_path / "nothing"
+    empty.mkdir()
+    with pytest.raises(InputError, match=r"nothing: a thermal folder must hold .raw frames .* or one image"):
+        open_thermal(empty)
+
+
 def test_grey_video_is_relative_intensity(tmp_path):
     from mmrphys.synth.clip import write_video
 

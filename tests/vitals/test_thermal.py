@@ -202,6 +202,23 @@ def test_thermal_runs_end_to_end_with_any_fitting_weights(short_pair, tiny_weigh
                                                       "s_thermal_waveforms.csv"]
 
 
+def test_a_folder_of_16_bit_thermal_frames_pairs_with_the_video(paired, tiny_weights, tmp_path):
+    """The paired clip's thermal recording stored as thermal cameras' tools do: one 16-bit PNG per frame
+    in centi-°C. Every RGB frame is paired and the model runs on RGB + thermal."""
+    import cv2
+
+    celsius = np.load(paired["thermal_video"])
+    folder = tmp_path / "thermal_frames"
+    folder.mkdir()
+    for k, frame in enumerate(celsius):
+        cv2.imwrite(str(folder / f"frame_{k}.png"), np.rint(frame * 100).astype(np.uint16))
+    res = mmrphys.estimate(paired["video"], thermal=folder, thermal_fps=30, weights=str(tiny_weights["rgbt"]),
+                           progress=False)
+    info = res.to_dict(waveforms=False)
+    assert info["thermal"]["kind"] == "image-folder" and info["thermal"]["frames_paired"] == len(celsius)
+    assert info["model"]["channels"] == "RGB + thermal" and np.isfinite(res.bvp).all()
+
+
 @pytest.mark.parametrize("argv, message", [
     (["{video}", "--thermal-fps", "30"], "describe a --thermal recording"),
     (["{video}", "{video}", "--thermal", "{th}", "--out", "{tmp}"], "--thermal pairs one RGB video"),

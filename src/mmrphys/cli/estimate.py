@@ -82,8 +82,9 @@ def add_parser(sub) -> None:
     th = p.add_argument_group("thermal", "a thermal recording of the same scene (RGB + thermal weights), "
                               "or thermal alone (thermal weights): see docs/main_job.md")
     th.add_argument("--thermal", default=None, metavar="T",
-                    help=".npy/.npz array (frames, H, W), 16-bit TIFF stack, folder of iBVP .raw frames, or "
-                         "grey video; with no VIDEO, thermal alone")
+                    help=".npy/.npz array (frames, H, W), 16-bit TIFF stack, folder of iBVP .raw frames or "
+                         "of one-channel image frames (16-bit png/tiff), or grey video; with no VIDEO, "
+                         "thermal alone")
     th.add_argument("--thermal-unit", default=None, choices=THERMAL_UNITS,
                     help="unit of the stored values (default: float degC, 8-bit relative, other integers "
                          "cdegC; .raw folders raw-ibvp)")

@@ -20,7 +20,7 @@ from mmrphys.video.frame import RGBFrame
 from mmrphys.video.frame import prefetch as _prefetch
 from mmrphys.video.rate import check_fps
 
-__all__ = ["IMAGE_SUFFIXES", "ImageFolder", "image_files", "is_image_folder", "natural_key"]
+__all__ = ["IMAGE_SUFFIXES", "ImageFolder", "image_files", "is_image_folder", "natural_key", "read_image"]
 
 #: File suffixes read as frames (lower case; what OpenCV's ``imread`` decodes).
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".ppm", ".pgm", ".webp", ".jp2")
@@ -52,7 +52,7 @@ def is_image_folder(path, video_suffixes: tuple[str, ...] = ()) -> bool:
     return bool(suffixes & set(IMAGE_SUFFIXES)) and not suffixes & set(video_suffixes)
 
 
-def _read(path: Path) -> np.ndarray | None:
+def read_image(path) -> np.ndarray | None:
     """One image as stored (grey, BGR or BGRA; 8 or 16 bits), or None when it cannot be decoded."""
     import cv2
 
@@ -97,7 +97,7 @@ class ImageFolder:
         self.max_side = max_side
         self.warnings: list[str] = []
         self.skipped: list[Path] = []
-        first = _read(self.files[0])
+        first = read_image(self.files[0])
         if first is None:
             raise InputError(f"{self.files[0]}: the first frame cannot be read as an image")
         if first.dtype not in (np.uint8, np.uint16):
@@ -142,7 +142,7 @@ class ImageFolder:
     def __iter__(self) -> Iterator[tuple[np.ndarray, float]]:
         self.skipped = []
         for i, f in enumerate(self.files):
-            img = _read(f)
+            img = read_image(f)
             if img is None:
                 self.skipped.append(f)
                 continue

@@ -10,6 +10,8 @@
   OpenCV's ``imreadmulti`` as a fallback): 16-bit integers are centi-°C unless ``unit`` says otherwise;
 * a folder of iBVP-style ``.raw`` frames (uint16 little-endian 640x512, °C = raw·0.04 − 273.15),
   in natural order of their names, with ``fps`` or a ``timestamps`` file in the folder;
+* a folder of one-channel image frames, one file per frame (16-bit PNG/TIFF as thermal cameras' tools
+  write them, or 8-bit), in natural order, units as for a TIFF stack, times as for ``.raw`` frames;
 * a grey video (anything FFmpeg decodes): 8-bit intensity, ``unit="relative"`` (no temperature scale;
   the models normalise each clip, so a relative scale works for them).
 
@@ -21,13 +23,13 @@ or room temperature in the given unit raise :class:`InputError` naming the file 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
 from mmrphys.errors import ConfigError, InputError
+from mmrphys.video.images import IMAGE_SUFFIXES, image_files, natural_key, read_image
 from mmrphys.video.reader import _check_timestamps, check_fps
 
 __all__ = ["UNITS", "IBVP_RAW_SHAPE", "ThermalReader", "open_thermal", "to_celsius"]
@@ -59,10 +61,6 @@ def to_celsius(values, unit: str) -> np.ndarray:
     if unit == "raw-ibvp":
         return x * np.float32(0.04) - np.float32(273.15)
     raise ConfigError(f"unknown thermal unit {unit!r}; choose one of {', '.join(UNITS)}")
-
-
-def _natural_key(s: str) -> list:
-    return [(0, int(t), "") if t.isdigit() else (1, 0, t.lower()) for t in re.split(r"(\d+)", s) if t]
 
 
 class ThermalReader:
@@ -270,7 +268,7 @@ def _open_tiff(p: Path, unit, fps, timestamps) -> ThermalReader:
 
 def _open_raw_folder(p: Path, unit, fps, timestamps) -> ThermalReader:
     files = sorted((f for f in p.iterdir() if f.suffix.lower() == ".raw" and f.is_file()),
-                   key=lambda f: _natural_key(f.name))
+                   key=lambda f: natural_key(f.name))
     if not files:
         raise InputError(f"{p}: a thermal folder must hold .raw frames (iBVP layout); none found")
     rows, cols = IBVP_RAW_SHAPE
@@ -287,6 +285,33 @@ def _open_raw_folder(p: Path, unit, fps, timestamps) -> ThermalReader:
     times = _times(timestamps, _companion_times(p), len(files), str(p))
     return ThermalReader(p, "raw-folder", unit or "raw-ibvp", len(files), IBVP_RAW_SHAPE, frame_at, times,
                          fps, [])
+
+
+def _open_image_folder(p: Path, unit, fps, timestamps) -> ThermalReader:
+    """A folder of one-channel image frames (16-bit PNG/TIFF, as thermal cameras' tools write them)."""
+    files = image_files(p)
+    if not files:
+        raise InputError(f"{p}: a thermal folder must hold .raw frames (iBVP layout) or one image per frame "
+                         f"({', '.join(IMAGE_SUFFIXES[:5])}, ...); none found")
+    first = read_image(files[0])
+    if first is None:
+        raise InputError(f"thermal frame {files[0]}: cannot be read as an image")
+    if first.ndim == 3:
+        raise InputError(f"thermal frame {files[0]}: {first.shape[2]} channels; a thermal frame has one "
+                         "(a radiometric 16-bit grey image)")
+
+    def frame_at(k: int) -> np.ndarray:
+        img = read_image(files[k])
+        if img is None or img.shape != first.shape or img.dtype != first.dtype:
+            what = "cannot be read as an image" if img is None else (
+                f"{img.shape[1]}x{img.shape[0]} {img.dtype}, the first frame is "
+                f"{first.shape[1]}x{first.shape[0]} {first.dtype}")
+            raise InputError(f"thermal frame {files[k]}: {what}")
+        return img
+
+    times = _times(timestamps, _companion_times(p), len(files), str(p))
+    return ThermalReader(p, "image-folder", unit or _default_unit(first.dtype), len(files), first.shape,
+                         frame_at, times, fps, [])
 
 
 def _has_colour(video) -> bool:
@@ -343,7 +368,9 @@ def open_thermal(source, unit: str | None = None, fps: float | None = None, time
     if not p.exists():
         raise InputError(f"no such thermal recording: {p}")
     if p.is_dir():
-        return _open_raw_folder(p, unit, fps, timestamps)
+        if any(f.suffix.lower() == ".raw" for f in p.iterdir()):
+            return _open_raw_folder(p, unit, fps, timestamps)
+        return _open_image_folder(p, unit, fps, timestamps)
     if not p.is_file():
         raise InputError(f"{p} is not a regular file (a pipe, socket or device)")
     if p.stat().st_size == 0:
