@@ -62,3 +62,16 @@ def test_missing_default_weights_fall_back_to_pos(monkeypatch, tmp_path):
     monkeypatch.setattr(weights, "WEIGHTS_DIR", tmp_path)
     info = resolve_model(None, cache=tmp_path)
     assert not info.available and "--model" in info.reason and info.to_dict()["url"] is None
+
+
+def test_the_default_model_is_served_without_torch():
+    """The shipped runtime twin is served as it is: resolving and probing it imports no torch (the
+    probe's onnxruntime session came from ``models.export``, which imports torch, until 2026-12-06)."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from mmrphys.web.model import resolve_model; m = resolve_model(); "
+            "print(m.available, m.frames, 'torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    available, frames, torch_loaded = out.split()
+    assert (available, torch_loaded) == ("True", "False") and int(frames) > 0

@@ -195,7 +195,7 @@ def describe_onnx(path: Path, name: str, label: str) -> WebModel:
     """
     import numpy as np
 
-    from mmrphys.models.export import onnx_session
+    from mmrphys.models.runtime import onnx_session
 
     # quiet: the probe of a fixed-length graph below fails on purpose
     sess = onnx_session(path, threads=1, quiet=True)
