@@ -41,6 +41,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from battery.cases_estimate import encode as battery_encode  # noqa: E402
 from inference_options import (  # noqa: E402
     DEFAULT_DATA,
     RECODED,
@@ -54,24 +55,12 @@ CONDITIONS = ("synth", "cohface20", "cohface20b", "h264gop30")
 
 
 def encode(path: Path, frames, fps: float, codec: str, **options) -> Path:
-    """``frames`` (N, H, W, 3 uint8) coded to ``path`` with ``codec`` and its ``options``."""
-    import av
-
+    """``frames`` coded to ``path`` once (the fault battery's PyAV writer), written atomically."""
     if path.is_file():
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name("part_" + path.name)
-    with av.open(str(tmp), "w") as out:
-        st = out.add_stream(codec, rate=int(fps))
-        st.width, st.height, st.pix_fmt = frames[0].shape[1], frames[0].shape[0], "yuv420p"
-        st.options = {k: str(v) for k, v in options.items()}
-        for k, img in enumerate(frames):
-            f = av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="rgb24")
-            f.pts = k
-            for pkt in st.encode(f):
-                out.mux(pkt)
-        for pkt in st.encode():
-            out.mux(pkt)
+    battery_encode(tmp, frames, fps, codec, options={k: str(v) for k, v in options.items()})
     os.replace(tmp, path)
     return path
 

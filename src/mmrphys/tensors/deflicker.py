@@ -12,7 +12,7 @@ changes the whole skin alike, so it stays even at those rates.
 
 Measured (``benchmarks/keyframes.py``; docs/main_job.md, "Key frames at the pulse rate"): removing
 the whole per-phase mean (spatial mean included) and notching the key-frame lines out of the pulse
-read a synthetic 60 bpm face coded with a key frame every 30 frames as 112.7 bpm; this reads it
+read a synthetic 60 bpm face coded with a key frame every 30 frames as 131.7 bpm; this reads it
 within 0.3 bpm. On two COHFACE-like re-codings of UBFC the MAE moved 5.66 -> 6.52 and 10.07 -> 6.59.
 """
 
